@@ -1,0 +1,1 @@
+"""Everything around the arrays: SPICE interop, sensing and neuron circuits, the chip."""
