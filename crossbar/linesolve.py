@@ -224,71 +224,118 @@ def row_operator_numpy(g_row, D, r, c, out):
     out[:] = v
 
 
-# ------------------------------------------------------------------ CG vector updates
+# ------------------------------------------------------------------ fused CG steps
+# Each CG iteration streams a handful of (K, M, N) arrays; the steps below fuse
+# the vector updates with the inner products they feed, and parallelise over
+# (right-hand side, line) pairs so that batches and single solves both use all
+# threads. Inner products are summed per line first (``partial``), then per
+# right-hand side, which keeps the result independent of the thread count.
 
 @nb.njit(parallel=True, cache=True)
-def dot_numba(a, b, out):
-    """Per right-hand side inner products ``out[k] = <a[k], b[k]>``."""
-    K = a.shape[0]
-    n = a[0].size
-    for k in range(K):
-        af = a[k].ravel()
-        bf = b[k].ravel()
+def schur_apply_numba(g_row, g_col, D, e_r, inv_r, p, w, q, partial):
+    """``q = S p`` (``w`` = row layer response) and ``partial[k, b]`` sums of ``p*q``."""
+    solve_rows_numba(g_row, e_r, inv_r, p, D, w)
+    col_operator_numba(g_col, D, p, w, q)
+    K, M, N = p.shape
+    for ki in prange(K * M):
+        k = ki // M
+        i = ki % M
         s = 0.0
-        for t in prange(n):
-            s += af[t] * bf[t]
-        out[k] = s
+        for j in range(N):
+            s += p[k, i, j] * q[k, i, j]
+        partial[k, i] = s
 
 
-def dot_numpy(a, b, out):
-    out[:] = np.einsum("kij,kij->k", a, b)
+def schur_apply_numpy(g_row, g_col, D, e_r, inv_r, p, w, q, partial):
+    solve_rows_numpy(g_row, e_r, inv_r, p, D, w)
+    col_operator_numpy(g_col, D, p, w, q)
+    partial[:] = (p * q).sum(axis=2)
 
 
 @nb.njit(parallel=True, cache=True)
-def axpy2_numba(alpha, p, q, x, r):
-    """``x += alpha p`` and ``r -= alpha q`` per right-hand side."""
-    K = x.shape[0]
-    n = x[0].size
-    for k in range(K):
+def update_numba(alpha, p, q, x, r, partial):
+    """``x += alpha p``, ``r -= alpha q`` and ``partial[k, i]`` sums of ``r*r``."""
+    K, M, N = x.shape
+    for ki in prange(K * M):
+        k = ki // M
+        i = ki % M
         a = alpha[k]
-        pf = p[k].ravel()
-        qf = q[k].ravel()
-        xf = x[k].ravel()
-        rf = r[k].ravel()
-        for t in prange(n):
-            xf[t] += a * pf[t]
-            rf[t] -= a * qf[t]
+        s = 0.0
+        for j in range(N):
+            x[k, i, j] += a * p[k, i, j]
+            rv = r[k, i, j] - a * q[k, i, j]
+            r[k, i, j] = rv
+            s += rv * rv
+        partial[k, i] = s
 
 
-def axpy2_numpy(alpha, p, q, x, r):
+def update_numpy(alpha, p, q, x, r, partial):
     x += alpha[:, None, None] * p
     r -= alpha[:, None, None] * q
+    partial[:] = (r * r).sum(axis=2)
+
+
+@nb.njit(parallel=True, cache=True)
+def precondition_numba(g_col, e_c, inv_c, r, z, partial):
+    """``z = (T_c + D)^-1 r`` and ``partial[k, i]`` sums of ``r*z``."""
+    solve_cols_numba(g_col, e_c, inv_c, r, z)
+    K, M, N = r.shape
+    for ki in prange(K * M):
+        k = ki // M
+        i = ki % M
+        s = 0.0
+        for j in range(N):
+            s += r[k, i, j] * z[k, i, j]
+        partial[k, i] = s
+
+
+def precondition_numpy(g_col, e_c, inv_c, r, z, partial):
+    solve_cols_numpy(g_col, e_c, inv_c, r, z)
+    partial[:] = (r * z).sum(axis=2)
 
 
 @nb.njit(parallel=True, cache=True)
 def xpby_numba(z, beta, p):
     """``p = z + beta p`` per right-hand side."""
-    K = p.shape[0]
-    n = p[0].size
-    for k in range(K):
+    K, M, N = p.shape
+    for ki in prange(K * M):
+        k = ki // M
+        i = ki % M
         b = beta[k]
-        zf = z[k].ravel()
-        pf = p[k].ravel()
-        for t in prange(n):
-            pf[t] = zf[t] + b * pf[t]
+        for j in range(N):
+            p[k, i, j] = z[k, i, j] + b * p[k, i, j]
 
 
 def xpby_numpy(z, beta, p):
     p[:] = z + beta[:, None, None] * p
 
 
+@nb.njit(parallel=True, cache=True)
+def line_dot_numba(a, b, partial):
+    """``partial[k, i]`` sums of ``a*b`` along each row line."""
+    K, M, N = a.shape
+    for ki in prange(K * M):
+        k = ki // M
+        i = ki % M
+        s = 0.0
+        for j in range(N):
+            s += a[k, i, j] * b[k, i, j]
+        partial[k, i] = s
+
+
+def line_dot_numpy(a, b, partial):
+    partial[:] = (a * b).sum(axis=2)
+
+
 KERNELS = {
     "numba": dict(factor_rows=factor_rows_numba, factor_cols=factor_cols_numba,
                   solve_rows=solve_rows_numba, solve_cols=solve_cols_numba,
                   col_operator=col_operator_numba, row_operator=row_operator_numba,
-                  dot=dot_numba, axpy2=axpy2_numba, xpby=xpby_numba),
+                  schur_apply=schur_apply_numba, update=update_numba, precondition=precondition_numba,
+                  xpby=xpby_numba, line_dot=line_dot_numba),
     "numpy": dict(factor_rows=factor_rows_numpy, factor_cols=factor_cols_numpy,
                   solve_rows=solve_rows_numpy, solve_cols=solve_cols_numpy,
                   col_operator=col_operator_numpy, row_operator=row_operator_numpy,
-                  dot=dot_numpy, axpy2=axpy2_numpy, xpby=xpby_numpy),
+                  schur_apply=schur_apply_numpy, update=update_numpy, precondition=precondition_numpy,
+                  xpby=xpby_numpy, line_dot=line_dot_numpy),
 }

@@ -174,68 +174,81 @@ def packed_line_conductances(r_row, r_col, row_g, col_g):
     return np.ascontiguousarray(g_row), np.ascontiguousarray(g_col)
 
 
-def pcg_lines(g_row, g_col, D, b_row, b_col, *, x0_col=None, options=SolverOptions(), backend="numba"):
-    """Solve ``[[T_r+D, -D], [-D, T_c+D]] [R; C] = [b_row; b_col]`` for K right-hand sides.
+class LineSystem:
+    """The structured nodal system ``[[T_r+D, -D], [-D, T_c+D]]`` with its line factorisations.
 
-    Returns ``(R, C, iterations)``. ``D`` has shape (1, M, N) or (K, M, N).
+    Factorised once per conductance state ``D`` (shape (1, M, N), shared by all
+    right-hand sides, or (K, M, N)); :meth:`solve` then runs preconditioned
+    conjugate gradients on the column-layer Schur complement for any batch.
     """
-    k_ = linesolve.KERNELS[backend]
-    K, M, N = b_row.shape
-    Kd = D.shape[0]
-    e_r, inv_r = np.empty((Kd, M, N)), np.empty((Kd, M, N))
-    e_c, inv_c = np.empty((Kd, M, N)), np.empty((Kd, M, N))
-    k_["factor_rows"](g_row, D, e_r, inv_r)
-    k_["factor_cols"](g_col, D, e_c, inv_c)
-    ones = np.ones((1, M, N))
-    w = np.empty((K, M, N))
-    k_["solve_rows"](g_row, e_r, inv_r, b_row, ones, w)
-    rhs = b_col + D * w                       # Schur right-hand side
-    q = np.empty((K, M, N))
-    if x0_col is None:
-        C = np.zeros((K, M, N))
-        r = rhs.copy()
-    else:
-        C = np.array(x0_col, dtype=float, copy=True)
-        k_["solve_rows"](g_row, e_r, inv_r, C, D, w)
-        k_["col_operator"](g_col, D, C, w, q)
-        r = rhs - q
-    bnorm = np.empty(K)
-    k_["dot"](rhs, rhs, bnorm)
-    bnorm = np.sqrt(bnorm)
-    target = options.tol * np.where(bnorm > 0, bnorm, 1.0)
-    rr = np.empty(K)
-    k_["dot"](r, r, rr)
-    z = np.empty((K, M, N))
-    rz = np.empty(K)
-    pq = np.empty(K)
-    it = 0
-    if np.any(np.sqrt(rr) > target):
-        k_["solve_cols"](g_col, e_c, inv_c, r, z)
-        p = z.copy()
-        k_["dot"](r, z, rz)
-        for it in range(1, options.maxiter + 1):
-            k_["solve_rows"](g_row, e_r, inv_r, p, D, w)   # w = (T_r+D)^-1 D p
-            k_["col_operator"](g_col, D, p, w, q)          # q = S p
-            k_["dot"](p, q, pq)
-            alpha = np.divide(rz, pq, out=np.zeros(K), where=pq != 0)
-            k_["axpy2"](alpha, p, q, C, r)
-            k_["dot"](r, r, rr)
-            if np.all(np.sqrt(rr) <= target):
-                break
-            k_["solve_cols"](g_col, e_c, inv_c, r, z)
-            rz_new = np.empty(K)
-            k_["dot"](r, z, rz_new)
-            beta = np.divide(rz_new, rz, out=np.zeros(K), where=rz != 0)
-            rz = rz_new
-            k_["xpby"](z, beta, p)
+
+    def __init__(self, g_row, g_col, D, backend="numba"):
+        self.k = linesolve.KERNELS[backend]
+        self.g_row, self.g_col, self.D = g_row, g_col, D
+        Kd, M, N = D.shape
+        self.e_r, self.inv_r = np.empty((Kd, M, N)), np.empty((Kd, M, N))
+        self.e_c, self.inv_c = np.empty((Kd, M, N)), np.empty((Kd, M, N))
+        self.k["factor_rows"](g_row, D, self.e_r, self.inv_r)
+        self.k["factor_cols"](g_col, D, self.e_c, self.inv_c)
+        self.ones = np.ones((1, M, N))
+
+    def solve(self, b_row, b_col, *, x0_col=None, options=SolverOptions()):
+        """Return ``(R, C, iterations)`` for right-hand sides of shape (K, M, N)."""
+        k_, g_row, g_col, D = self.k, self.g_row, self.g_col, self.D
+        e_r, inv_r, e_c, inv_c, ones = self.e_r, self.inv_r, self.e_c, self.inv_c, self.ones
+        K, M, N = b_row.shape
+        w = np.empty((K, M, N))
+        k_["solve_rows"](g_row, e_r, inv_r, b_row, ones, w)
+        rhs = b_col + D * w                       # Schur right-hand side
+        q = np.empty((K, M, N))
+        part = np.empty((K, M))               # per-line partial inner products
+        if x0_col is None:
+            C = np.zeros((K, M, N))
+            r = rhs.copy()
         else:
-            raise ConvergenceError(
-                f"crossbar solve: conjugate gradients did not reach relative residual {options.tol:g} in "
-                f"{options.maxiter} iterations (reached {np.max(np.sqrt(rr) / np.where(bnorm > 0, bnorm, 1)):.3g})",
-                residual=float(np.max(np.sqrt(rr))), iterations=options.maxiter)
-    R = np.empty((K, M, N))
-    k_["solve_rows"](g_row, e_r, inv_r, b_row + D * C, ones, R)
-    return R, C, it
+            C = np.array(x0_col, dtype=float, copy=True)
+            k_["schur_apply"](g_row, g_col, D, e_r, inv_r, C, w, q, part)
+            r = rhs - q
+        k_["line_dot"](rhs, rhs, part)
+        bnorm = np.sqrt(part.sum(axis=1))
+        target = options.tol * np.where(bnorm > 0, bnorm, 1.0)
+        k_["line_dot"](r, r, part)
+        rnorm = np.sqrt(part.sum(axis=1))
+        z = np.empty((K, M, N))
+        it = 0
+        if np.any(rnorm > target):
+            k_["precondition"](g_col, e_c, inv_c, r, z, part)
+            rz = part.sum(axis=1)
+            p = z.copy()
+            for it in range(1, options.maxiter + 1):
+                k_["schur_apply"](g_row, g_col, D, e_r, inv_r, p, w, q, part)   # q = S p
+                pq = part.sum(axis=1)
+                alpha = np.divide(rz, pq, out=np.zeros(K), where=pq != 0)
+                k_["update"](alpha, p, q, C, r, part)
+                rnorm = np.sqrt(part.sum(axis=1))
+                if np.all(rnorm <= target):
+                    break
+                k_["precondition"](g_col, e_c, inv_c, r, z, part)
+                rz_new = part.sum(axis=1)
+                beta = np.divide(rz_new, rz, out=np.zeros(K), where=rz != 0)
+                rz = rz_new
+                k_["xpby"](z, beta, p)
+            else:
+                raise ConvergenceError(
+                    f"crossbar solve: conjugate gradients did not reach relative residual {options.tol:g} in "
+                    f"{options.maxiter} iterations (reached {np.max(rnorm / np.where(bnorm > 0, bnorm, 1)):.3g})",
+                    residual=float(np.max(rnorm)), iterations=options.maxiter)
+        R = np.empty((K, M, N))
+        k_["solve_rows"](g_row, e_r, inv_r, b_row + D * C, ones, R)
+        return R, C, it
+
+
+def pcg_lines(g_row, g_col, D, b_row, b_col, *, x0_col=None, options=SolverOptions(), backend="numba"):
+    """Solve ``[[T_r+D, -D], [-D, T_c+D]] [R; C] = [b_row; b_col]``; returns ``(R, C, iterations)``."""
+    return LineSystem(g_row, g_col, D, backend).solve(b_row, b_col, x0_col=x0_col, options=options)
+
+
+_CACHE_ELEMENTS = 1 << 17   # ~1 MiB per CG vector
 
 
 def _end_injection(K, M, N, row_g, row_v, col_g, col_v):
@@ -254,7 +267,16 @@ def _solve_resistive(g, access, iv, r_row, r_col, row_g, row_v, col_g, col_v, *,
     x0_col = x0.v_col if (x0 is not None and x0.v_col.shape == (K, M, N)) else None
     if is_linear(access, iv):
         D = linear_conductance(g, access)[None]
-        R, C, its = pcg_lines(g_row, g_col, D, b_row, b_col, x0_col=x0_col, options=options, backend=backend)
+        R, C = np.empty((K, M, N)), np.empty((K, M, N))
+        system = LineSystem(g_row, g_col, D, backend)
+        its = 0
+        # a chunk of right-hand sides small enough for its CG vectors to stay in cache
+        step = max(1, _CACHE_ELEMENTS // (M * N))
+        for k0 in range(0, K, step):
+            sl = slice(k0, min(K, k0 + step))
+            R[sl], C[sl], n = system.solve(b_row[sl], b_col[sl], options=options,
+                                           x0_col=None if x0_col is None else x0_col[sl])
+            its = max(its, n)
         i_cell = D * (R - C)
         steps = 0
     else:
