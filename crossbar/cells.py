@@ -9,8 +9,9 @@ Access devices:
 - :class:`Passive` (0T1R): nothing, so sneak paths go through unselected cells;
 - :class:`Transistor` (1T1R): an on-state transistor seen as a series resistance;
 - :class:`Selector` (1S1R): a diode selector (one diode, or two antiparallel
-  diodes for a bipolar selector), Shockley law with SPICE's GMIN in parallel
-  with each junction so that our solves can be compared with ngspice.
+  diodes for a bipolar selector) with SPICE's level-1 junction law (Shockley,
+  and SPICE's smooth reverse-bias form below -3 nV_T) and GMIN in parallel with
+  each junction, so that our solves can be compared with ngspice.
 
 Memristor I–V laws: :class:`LinearIV` (``i = g v``) and :class:`SinhIV`
 (``i = g v0 sinh(v / v0)``; small-signal conductance ``g``).
@@ -144,18 +145,27 @@ def _memristor(u, g, iv, v0):
 
 
 @nb.njit(cache=True, inline="always")
+def _junction(w, i_s, nvt, gmin):
+    """SPICE level-1 junction: Shockley above -3 nV_T, SPICE's smooth reverse law below."""
+    if w >= -3.0 * nvt:
+        e = math.exp(w / nvt)
+        return i_s * (e - 1.0) + gmin * w, i_s * e / nvt + gmin
+    arg = 3.0 * nvt / (math.e * w)
+    arg = arg * arg * arg
+    return -i_s * (1.0 + arg) + gmin * w, i_s * 3.0 * arg / w + gmin
+
+
+@nb.njit(cache=True, inline="always")
 def _access(w, access, p0, p1, p2):
     """Current and conductance of the access element at voltage ``w``."""
     if access == ACCESS_RESISTOR:
         return w / p0, 1.0 / p0
     # diodes: p0 = i_s, p1 = n*V_T, p2 = gmin per junction
-    e = math.exp(w / p1)
-    i = p0 * (e - 1.0) + p2 * w
-    d = p0 * e / p1 + p2
+    i, d = _junction(w, p0, p1, p2)
     if access == ACCESS_DIODE_PAIR:
-        e2 = math.exp(-w / p1)
-        i -= p0 * (e2 - 1.0) - p2 * w
-        d += p0 * e2 / p1 + p2
+        i2, d2 = _junction(-w, p0, p1, p2)
+        i -= i2
+        d += d2
     return i, d
 
 
@@ -216,16 +226,22 @@ def cell_current_numpy(v, g, access, iv, v0, p0, p1, p2, i_out, d_out):
             return gg * u, gg.copy()
         return gg * v0 * np.sinh(u / v0), gg * np.cosh(u / v0)
 
+    def junction(w):
+        fwd = w >= -3.0 * p1
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            e = np.exp(np.where(fwd, w, 0.0) / p1)
+            arg = (3.0 * p1 / (math.e * np.where(fwd, -1.0, w))) ** 3
+        i = np.where(fwd, p0 * (e - 1.0), -p0 * (1.0 + arg)) + p2 * w
+        d = np.where(fwd, p0 * e / p1, p0 * 3.0 * arg / np.where(fwd, -1.0, w)) + p2
+        return i, d
+
     def acc(w):
         if access == ACCESS_RESISTOR:
             return w / p0, np.full_like(w, 1.0 / p0)
-        e = np.exp(w / p1)
-        i = p0 * (e - 1.0) + p2 * w
-        d = p0 * e / p1 + p2
+        i, d = junction(w)
         if access == ACCESS_DIODE_PAIR:
-            e2 = np.exp(-w / p1)
-            i = i - (p0 * (e2 - 1.0) - p2 * w)
-            d = d + p0 * e2 / p1 + p2
+            i2, d2 = junction(-w)
+            i, d = i - i2, d + d2
         return i, d
 
     if access == ACCESS_NONE:

@@ -103,9 +103,14 @@ def _access_current(access, w):
     if access.code == ACCESS_RESISTOR:
         return w / access.r_on
     i_s, nvt, gmin = access.params()
-    i = i_s * np.expm1(w / nvt) + gmin * w
+
+    def junction(x):   # SPICE level-1 diode: Shockley, with SPICE's reverse-bias form below -3 nVt
+        if x >= -3 * nvt:
+            return i_s * np.expm1(x / nvt) + gmin * x
+        return -i_s * (1 + (3 * nvt / (np.e * x)) ** 3) + gmin * x
+    i = junction(w)
     if access.code == ACCESS_DIODE_PAIR:
-        i = i - (i_s * np.expm1(-w / nvt) + gmin * (-w))
+        i = i - junction(-w)
     return i
 
 

@@ -1,0 +1,21 @@
+"""Shared fixtures. ``tests/`` is on sys.path so tests can import nodal_reference."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def ngspice():
+    """Require ngspice: fail (never skip silently) unless MEMX_ALLOW_NO_NGSPICE=1."""
+    from circuits.spice import ngspice_available
+    if ngspice_available():
+        return True
+    if os.environ.get("MEMX_ALLOW_NO_NGSPICE") == "1":
+        pytest.skip("ngspice not found and MEMX_ALLOW_NO_NGSPICE=1")
+    pytest.fail("ngspice is required for the SPICE cross-checks but was not found on PATH "
+                "(apt-get install -y ngspice; set MEMX_ALLOW_NO_NGSPICE=1 to skip them on a machine "
+                "without it)", pytrace=False)
