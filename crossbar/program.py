@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import memristor_voltage
+from .cells import cell_current, memristor_voltage
 from .devices import UpdateStats
 from .errors import ParameterError
+from .schedules import OuterProductWrite, RowByRowWrite, WriteVerify
 from .terminals import INF
 
 
@@ -119,3 +120,291 @@ def half_select(M, N, row, col, v_write, scheme="V/2"):
     else:
         raise ParameterError(f"scheme = {scheme!r}; allowed: 'V/2', 'V/3'")
     return row_v, col_v
+
+
+# ====================================================================== schedules
+
+@dataclass
+class ProgramReport:
+    """What a schedule did to a tile.
+
+    Attributes
+    ----------
+    time : float, s
+        Programming time: the sum of the phase durations.
+    energy : float, J
+        Energy delivered by the drivers.
+    pulses : ndarray of int (M, N_phys)
+        Full-select pulses each device received.
+    disturbed : ndarray of bool (M, N_phys)
+        Devices that moved while only half-selected (or not selected).
+    n_phases : int
+    n_solves : int
+        Circuit solves needed (0 when the device voltages follow from ideal wires).
+    n_clipped : int
+        Conductances clamped into [g_min, g_max].
+    n_unverified : int
+        Write-verify only: devices still outside tolerance after ``max_pulses``.
+    """
+
+    time: float
+    energy: float
+    pulses: np.ndarray
+    disturbed: np.ndarray
+    n_phases: int
+    n_solves: int
+    n_clipped: int
+    n_unverified: int = 0
+
+
+def physical_widths(tile, signed):
+    """Per-device signed widths (M, N_phys) from per-weight ones: a pair moves in opposite directions."""
+    signed = np.asarray(signed, dtype=float)
+    if signed.shape != tile.shape:
+        raise ParameterError(f"schedule has shape {signed.shape}; tile {tile.shape} expects {tile.shape}")
+    if not tile.pairs:
+        return signed.copy()
+    out = np.empty(tile.g.shape)
+    out[:, 0::2] = signed
+    out[:, 1::2] = -signed
+    return out
+
+
+def _ideal_drive(tile):
+    """True when line voltages equal the driver voltages (no wire or driver resistance)."""
+    w = tile.wires
+    return w.ideal and not np.any(w.r_row_driver) and not np.any(w.r_col_driver)
+
+
+def _device_v(tile, v_cell):
+    """Memristor voltage for a given cell voltage (array shaped like g), through the access device."""
+    i, _ = cell_current(np.broadcast_to(v_cell, tile.g.shape), tile.g, tile.access, tile.iv)
+    return memristor_voltage(i, tile.g, tile.iv), i * v_cell
+
+
+def program(tile, device, arrays, schedule, *, v_write, scheme="V/2", rng=None, backend="numba") -> ProgramReport:
+    """Apply a pulse schedule to a tile through its drivers, wires and access devices.
+
+    Parameters
+    ----------
+    tile : Tile
+    device : DeviceModel
+    arrays : DeviceArrays or None
+    schedule : OuterProductWrite | RowByRowWrite | WriteVerify
+    v_write : float, V
+        Full-select write voltage (> 0); SET pulses put +v_write across the
+        selected cells, RESET pulses -v_write.
+    scheme : "V/2" or "V/3"
+        How unselected lines are biased.
+    rng : numpy.random.Generator or None
+        Cycle-to-cycle noise.
+    """
+    if not np.isfinite(v_write) or v_write <= 0:
+        raise ParameterError(f"v_write = {v_write!r} V is outside the allowed range (0, inf) V")
+    if scheme not in ("V/2", "V/3"):
+        raise ParameterError(f"scheme = {scheme!r}; allowed: 'V/2', 'V/3'")
+    if isinstance(schedule, WriteVerify):
+        return _write_verify(tile, device, arrays, schedule, v_write, scheme, rng, backend)
+    if not isinstance(schedule, (OuterProductWrite, RowByRowWrite)):
+        raise ParameterError(f"unknown schedule {type(schedule).__name__}")
+    P = physical_widths(tile, schedule.signed_widths())
+    frac = _FRACTION[scheme]
+    if isinstance(schedule, OuterProductWrite):
+        phases = list(_outer_phases(tile, schedule, v_write, frac))
+    else:
+        phases = list(_row_phases(P, v_write, frac))
+    return _run(tile, device, arrays, P, phases, v_write, scheme, rng, backend)
+
+
+_FRACTION = {"V/2": 0.5, "V/3": 1.0 / 3.0}
+
+
+def _run(tile, device, arrays, P, phases, v_write, scheme, rng, backend):
+    if _ideal_drive(tile) and _no_disturb(tile, device, v_write, scheme):
+        return _program_at_once(tile, device, arrays, P, phases, v_write, rng, backend)
+    return _program_phase_by_phase(tile, device, arrays, phases, rng, backend)
+
+
+def _no_disturb(tile, device, v_write, scheme):
+    """True when every partially selected device stays inside its thresholds."""
+    frac = _FRACTION[scheme]
+    for v in (frac * v_write, -frac * v_write):
+        u, _ = _device_v(tile, v)
+        if np.any(u > device.v_set) or np.any(u < device.v_reset):
+            return False
+    return True
+
+
+def _outer_phases(tile, schedule, v_write, frac):
+    """The four phases of a parallel outer-product write: (SET, RESET) x (rows +, rows -).
+
+    Each yields (row_v, (col_sel, col_un), widths (N_phys,), selected (M, N_phys));
+    ``widths[j]`` is how long column j holds its selected level.
+    """
+    M, Np = tile.g.shape
+    rows = schedule.rows
+    # a pair's G- column moves opposite to its G+ column
+    cols = np.repeat(schedule.cols, 2) * np.tile([1, -1], tile.cols) if tile.pairs else schedule.cols
+    width = schedule.width * schedule.count
+    for polarity in (+1, -1):
+        for r_sign in (+1, -1):
+            sel_rows = rows == r_sign
+            sel_cols = cols == polarity * r_sign
+            if sel_rows.any() and sel_cols.any():
+                yield _levels(sel_rows, np.where(sel_cols, width, 0.0), polarity, v_write, frac)
+
+
+def _row_phases(P, v_write, frac):
+    """Two phases per row (SET, RESET) writing per-device signed widths P (M, N_phys)."""
+    M = P.shape[0]
+    for i in range(M):
+        for polarity in (+1, -1):
+            w = np.where(polarity * P[i] > 0, np.abs(P[i]), 0.0)
+            if w.any():
+                sel_rows = np.zeros(M, bool)
+                sel_rows[i] = True
+                yield _levels(sel_rows, w, polarity, v_write, frac)
+
+
+def _levels(sel_rows, widths, polarity, v_write, frac):
+    """Driver levels of one phase: selected lines share v_write, the rest sit at the half/third level."""
+    V = polarity * v_write
+    if frac == 0.5:
+        row_sel, row_un, col_sel, col_un = V / 2, 0.0, -V / 2, 0.0
+    else:
+        row_sel, row_un, col_sel, col_un = V, V / 3, 0.0, 2 * V / 3
+    row_v = np.where(sel_rows, row_sel, row_un)
+    return row_v, (col_sel, col_un), widths, np.outer(sel_rows, widths > 0)
+
+
+def _program_at_once(tile, device, arrays, P, phases, v_write, rng, backend):
+    """Ideal drivers and no disturb: every device moves once, by its own full-select pulse.
+
+    Energy is integrated phase by phase with each device at the conductance it
+    has at that time: before its phase, its old value; after, its new one;
+    within its own phase, the old value (the phase-by-phase path also updates
+    it between the segments of that phase, a difference of ~1e-4 relative).
+    """
+    stats = UpdateStats()
+    u_set, _ = _device_v(tile, v_write)
+    u_reset, _ = _device_v(tile, -v_write)
+    v_dev = np.where(P > 0, u_set, np.where(P < 0, u_reset, 0.0))
+    g_old = tile.g.copy()
+    g_new = device.apply(g_old, v_dev, np.abs(P), arrays, rng, backend=backend, stats=stats)
+    written_in = np.full(P.shape, len(phases))     # index of the phase that writes each device
+    for n, (_, _, _, selected) in enumerate(phases):
+        written_in[selected] = n
+    energy = 0.0
+    time = 0.0
+    for n, (row_v, (col_sel, col_un), widths, _) in enumerate(phases):
+        g_now = np.where(written_in < n, g_new, g_old)
+        energy += _phase_energy_ideal(tile, g_now, row_v, col_sel, col_un, widths)
+        time += widths.max()
+    tile.g[...] = g_new
+    pulses = (P != 0).astype(np.int64)
+    return ProgramReport(time=time, energy=energy, pulses=pulses, disturbed=np.zeros(P.shape, bool),
+                         n_phases=len(phases), n_solves=0, n_clipped=stats.n_clipped)
+
+
+def _segments(widths):
+    """Time segments of a phase: (duration, active columns) between successive column pulse ends."""
+    ends = np.unique(widths[widths > 0])
+    start = 0.0
+    for end in ends:
+        yield end - start, widths >= end
+        start = end
+
+
+def _phase_energy_ideal(tile, g, row_v, col_sel, col_un, widths):
+    """Energy of one phase with ideal drivers: every cell's i v, integrated over the segments."""
+    energy = 0.0
+    for dt, active in _segments(widths):
+        col_v = np.where(active, col_sel, col_un)
+        v_cell = row_v[:, None] - col_v[None, :]
+        i, _ = cell_current(v_cell, g, tile.access, tile.iv)
+        energy += dt * float(np.sum(i * v_cell))
+    return energy
+
+
+def _program_phase_by_phase(tile, device, arrays, phases, rng, backend):
+    """General path: each phase split at the column pulse ends, device voltages from the circuit."""
+    stats = UpdateStats()
+    M, Np = tile.g.shape
+    pulses = np.zeros((M, Np), np.int64)
+    disturbed = np.zeros((M, Np), bool)
+    energy = 0.0
+    time = 0.0
+    n_solves = 0
+    ideal = _ideal_drive(tile)
+    for row_v, (col_sel, col_un), widths, selected in phases:
+        pulses += selected
+        for dt, active in _segments(widths):
+            col_v = np.where(active, col_sel, col_un)
+            if ideal:
+                v_cell = row_v[:, None] - col_v[None, :]
+                i, _ = cell_current(v_cell, tile.g, tile.access, tile.iv)
+                v_dev = memristor_voltage(i, tile.g, tile.iv)
+                energy += dt * float(np.sum(i * v_cell))
+            else:
+                v_dev, sol = device_voltages(tile, row_v, col_v)
+                energy += dt * float(sol.power_balance()["p_sources"][0])
+                n_solves += 1
+            before = tile.g.copy()
+            tile.g[...] = device.apply(tile.g, v_dev, dt, arrays, rng, backend=backend, stats=stats)
+            disturbed |= (tile.g != before) & ~(selected & active[None, :])
+        time += widths.max()
+    return ProgramReport(time=time, energy=energy, pulses=pulses, disturbed=disturbed,
+                         n_phases=len(phases), n_solves=n_solves, n_clipped=stats.n_clipped)
+
+
+def _write_verify(tile, device, arrays, schedule, v_write, scheme, rng, backend):
+    """Pulse each targeted device with single-device V/2 (or V/3) writes until within tolerance.
+
+    The conductance is verified by a read of the device's row at a small read
+    voltage through the circuit, as an instrument would.
+    """
+    M, Np = tile.g.shape
+    targets = np.asarray(schedule.targets, dtype=float)
+    if targets.shape != (M, Np):
+        raise ParameterError(f"targets must have the physical shape {(M, Np)}; got {targets.shape}")
+    total = ProgramReport(0.0, 0.0, np.zeros((M, Np), np.int64), np.zeros((M, Np), bool), 0, 0, 0)
+    v_read = 0.1 * min(device.v_set, -device.v_reset)
+    for i, j in np.argwhere(np.isfinite(targets)):
+        for n in range(schedule.max_pulses + 1):
+            g_meas = measure_row(tile, i, v_read)[j]
+            err = (g_meas - targets[i, j]) / targets[i, j]
+            if abs(err) <= schedule.tol:
+                break
+            if n == schedule.max_pulses:
+                total.n_unverified += 1
+                break
+            widths = np.zeros((M, Np))
+            widths[i, j] = -schedule.width if err > 0 else schedule.width
+            phases = list(_row_phases(widths, v_write, _FRACTION[scheme]))
+            _accumulate(total, _run(tile, device, arrays, widths, phases, v_write, scheme, rng, backend))
+    return total
+
+
+def _accumulate(total, rep):
+    total.time += rep.time
+    total.energy += rep.energy
+    total.pulses += rep.pulses
+    total.disturbed |= rep.disturbed
+    total.n_phases += rep.n_phases
+    total.n_solves += rep.n_solves
+    total.n_clipped += rep.n_clipped
+
+
+def measure_row(tile, row, v_read):
+    """Conductances of one row's devices as an instrument measures them.
+
+    Row ``row`` is driven at ``v_read``, every other row at 0 V, the columns held
+    at virtual ground; the column currents divided by ``v_read`` are the
+    apparent conductances (sneak and wire effects included).
+    """
+    M, Np = tile.g.shape
+    row_v = np.zeros(M)
+    row_v[row] = v_read
+    row_g = _driver_conductance(tile.wires.r_row_driver, M)
+    sol = tile.solve(row_g, row_v[None], np.full(Np, INF), np.zeros((1, Np)))
+    return sol.i_col_end[0] / v_read

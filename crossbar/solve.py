@@ -64,6 +64,8 @@ def check_floating(g_cell, row_g, col_g):
     that conducts; a component is anchored when one of its lines has a termination.
     """
     M, N = g_cell.shape
+    if np.all(row_g > 0) and np.all(col_g > 0):
+        return   # every line is terminated: nothing can float
     ii, jj = np.nonzero(g_cell > 0)
     graph = coo_matrix((np.ones(ii.size), (ii, M + jj)), shape=(M + N, M + N))
     n_comp, label = connected_components(graph, directed=False)

@@ -39,9 +39,13 @@ def _rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _warm_up(tile, v):
+    """Compile the kernels outside the timings and memory readings."""
+    tile.read_rows(v[:1, :], warm_start=False)
+
+
 def _ours(tile, v, repeats):
     """Best time of a cold solve (no warm start) of the tile for drives v (K, M)."""
-    tile.read_rows(v[:1, :], warm_start=False)  # compile outside the timing
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -81,6 +85,7 @@ def run_vs_spsolve(M):
     import scipy.sparse.linalg as sla
     tile, rng = benchmark_tile(M)
     v = rng.uniform(-V_RANGE, V_RANGE, (1, M))
+    _warm_up(tile, v)
     base = _rss_mib()
     t_ours, read = _ours(tile, v, repeats=3)
     mem_ours = _rss_mib() - base
@@ -101,6 +106,7 @@ def run_vs_ngspice(M):
     from circuits.tile_spice import tile_deck
     tile, rng = benchmark_tile(M)
     v = rng.uniform(-V_RANGE, V_RANGE, (1, M))
+    _warm_up(tile, v)
     base = _rss_mib()
     t_ours, read = _ours(tile, v, repeats=3)
     mem_ours = _rss_mib() - base
@@ -123,6 +129,7 @@ def run_vs_ngspice(M):
 def run_large(M):
     tile, rng = benchmark_tile(M)
     v = rng.uniform(-V_RANGE, V_RANGE, (1, M))
+    _warm_up(tile, v)
     base = _rss_mib()
     t_ours, read = _ours(tile, v, repeats=3)
     kcl = read.solution.kcl_residual()["relative"]
@@ -134,6 +141,7 @@ def run_large(M):
 def run_batch(M, K):
     tile, rng = benchmark_tile(M)
     v = rng.uniform(-V_RANGE, V_RANGE, (K, M))
+    _warm_up(tile, v)
     t_one, one = _ours(tile, v[:1], repeats=5)
     base = _rss_mib()
     t_all, read = _ours(tile, v, repeats=3)
@@ -163,9 +171,13 @@ def run_warm(M):
 
 
 def run_devices():
+    """Device update: numba kernel against its numpy twin (scripts/bench_devices.py)."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_devices import bench_device_update
-    return bench_device_update()
+    from bench_devices import HEADER, bench_device_update, markdown_row
+    r = bench_device_update()
+    r["markdown"] = ("### Device update (10^6 exponential devices with noise and spread)\n\n"
+                     + HEADER + "\n" + markdown_row(r))
+    return r
 
 
 def in_fresh_process(fn, *args):

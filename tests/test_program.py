@@ -70,3 +70,106 @@ def test_bad_pulse_arguments():
         apply_pulse(tile, dev, None, np.zeros(6), np.zeros(6), -1.0)
     with pytest.raises(ParameterError, match="scheme"):
         half_select(3, 3, 0, 0, 1.0, scheme="V/4")
+
+
+# ---------------------------------------------------------------- schedules
+from crossbar import program as prog  # noqa: E402
+from crossbar.program import program  # noqa: E402
+from crossbar.schedules import OuterProductWrite, RowByRowWrite, WriteVerify  # noqa: E402
+
+
+def pair_tile(M=5, N=4, seed=0, **kw):
+    dev = ExponentialDevice(beta_p=3.0, beta_d=3.0)
+    rng = np.random.default_rng(seed)
+    g = dev.initial_conductance((M, 2 * N), rng)
+    return dev, Tile(g, pairs=True, **kw), rng
+
+
+def test_fast_path_equals_phase_by_phase_path():
+    dev, tile, rng = pair_tile()
+    widths = rng.choice([-2e-8, -1e-8, 0.0, 1e-8, 3e-8], size=tile.shape)
+    twin = Tile(tile.g.copy(), pairs=True)
+    P = prog.physical_widths(tile, widths)
+    phases = list(prog._row_phases(P, 1.6, 0.5))
+    fast = prog._program_at_once(tile, dev, None, P, phases, 1.6, None, "numba")
+    slow = prog._program_phase_by_phase(twin, dev, None, phases, None, "numba")
+    np.testing.assert_allclose(tile.g, twin.g, rtol=1e-14)
+    assert fast.time == slow.time and fast.n_phases == slow.n_phases
+    # the phase-by-phase path also updates devices between the segments of their own phase
+    # (when a shorter pulse ends); the fast path keeps their start-of-phase conductance there
+    np.testing.assert_allclose(fast.energy, slow.energy, rtol=1e-3)
+    np.testing.assert_array_equal(fast.pulses, slow.pulses)
+    assert not slow.disturbed.any()
+
+
+def test_outer_product_write_signs_on_pairs():
+    dev, tile, _ = pair_tile(M=4, N=3)
+    w0 = tile.weights()
+    rows, cols = np.array([1, -1, 0, 1]), np.array([-1, 1, 1])
+    rep = program(tile, dev, None, OuterProductWrite(rows, cols, width=1e-8), v_write=1.6)
+    dw = tile.weights() - w0
+    np.testing.assert_array_equal(np.sign(dw), np.outer(rows, cols))
+    assert rep.n_phases == 4 and rep.time == pytest.approx(4e-8) and rep.energy > 0
+    assert rep.pulses.sum() == 2 * np.count_nonzero(np.outer(rows, cols))
+
+
+def test_row_by_row_zero_statistic_sends_no_pulse():
+    dev, tile, _ = pair_tile()
+    g0 = tile.g.copy()
+    widths = np.zeros(tile.shape)
+    widths[2, 1] = 1e-8
+    rep = program(tile, dev, None, RowByRowWrite(widths), v_write=1.6)
+    changed = np.argwhere(tile.g != g0)
+    assert changed.tolist() == [[2, 2], [2, 3]]      # G+ and G- of weight (2, 1)
+    assert rep.n_phases == 2 and rep.pulses.sum() == 2
+
+
+def test_low_threshold_half_select_disturbs_and_is_reported():
+    dev = ExponentialDevice(v_set=0.7, v_reset=-0.7)
+    tile = Tile(np.full((4, 4), 5e-5))
+    widths = np.zeros((4, 4))
+    widths[1, 2] = 1e-8
+    rep = program(tile, dev, None, RowByRowWrite(widths), v_write=1.6)
+    assert rep.disturbed.sum() == 6 and not rep.disturbed[1, 2]
+    assert rep.disturbed[1].sum() == 3 and rep.disturbed[:, 2].sum() == 3
+
+
+def test_resistive_wires_solve_each_segment_and_weaken_far_writes():
+    from crossbar.devices import ThresholdDevice   # its rate grows with the overdrive
+    _, tile, _ = pair_tile(M=12, N=6, wires=Wires(r_row_segment=20.0, r_col_segment=20.0))
+    dev = ThresholdDevice()
+    ideal = Tile(tile.g.copy(), pairs=True)
+    w0 = tile.weights()
+    widths = np.full(tile.shape, 1e-8)
+    rep = program(tile, dev, None, RowByRowWrite(widths), v_write=1.6)
+    program(ideal, dev, None, RowByRowWrite(widths), v_write=1.6)
+    assert rep.n_solves > 0 and not rep.disturbed.any()
+    moved, moved_ideal = tile.weights() - w0, ideal.weights() - w0
+    assert np.all(moved > 0) and np.all(moved <= moved_ideal)
+    assert moved[-1, -1] < 0.9 * moved_ideal[-1, -1]   # the far corner gets the least voltage
+
+
+def test_v3_costs_more_energy_than_v2_for_a_sparse_write():
+    """V/3 biases every unselected cell at V/3 (energy ~ M N V^2/9), V/2 only the selected
+    lines' cells at V/2 (~ (M + N) V^2/4): for one weight in 16x16, V/3 dissipates more."""
+    dev, tile, _ = pair_tile(M=16, N=8)
+    twin = Tile(tile.g.copy(), pairs=True)
+    widths = np.zeros(tile.shape)
+    widths[3, 5] = 1e-8
+    e2 = program(tile, dev, None, RowByRowWrite(widths), v_write=1.6, scheme="V/2").energy
+    e3 = program(twin, dev, None, RowByRowWrite(widths), v_write=1.6, scheme="V/3").energy
+    assert e3 > e2 > 0
+
+
+def test_write_verify_reaches_targets():
+    dev = ExponentialDevice(beta_p=1.0, beta_d=1.0)
+    tile = Tile(np.full((3, 3), dev.g_min))
+    targets = np.full((3, 3), np.nan)
+    targets[0, 0], targets[2, 1] = 40e-6, 70e-6
+    rep = program(tile, dev, None, WriteVerify(targets, width=dev.dt_max / 200, tol=0.02, max_pulses=400),
+                  v_write=1.6)
+    assert abs(tile.g[0, 0] / 40e-6 - 1) <= 0.02 and abs(tile.g[2, 1] / 70e-6 - 1) <= 0.02
+    assert rep.pulses[0, 0] > 1 and rep.pulses[1, 1] == 0 and rep.n_unverified == 0
+    short = program(Tile(np.full((3, 3), dev.g_min)), dev, None,
+                    WriteVerify(targets, width=dev.dt_max / 200, max_pulses=3), v_write=1.6)
+    assert short.n_unverified == 2
