@@ -1,3 +1,10 @@
 """Everything around the arrays: SPICE interop, sensing and neuron circuits, the chip."""
 
 from . import spice  # noqa: E402,F401  (SPICE interop: circuits.spice.read_deck, ...)
+
+# The chip and what a learning rule may send it: the public interface of the hardware.
+from crossbar.schedules import OuterProductWrite, RowByRowWrite, WriteVerify  # noqa: E402,F401
+
+from .chip import Chip, ChipError, ProgramSettings  # noqa: E402,F401
+from .converters import ADC, DAC  # noqa: E402,F401
+from .neurons import NeuronGroup, NeuronParams  # noqa: E402,F401

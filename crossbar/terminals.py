@@ -113,6 +113,32 @@ class TIA:
 
 
 @dataclass(frozen=True)
+class OpAmpInput:
+    """The inverting input of an op-amp stage with finite gain, measuring current.
+
+    Seen from the line it is a conductance ``(1+A)/R_f`` to ``A v_ref/(1+A)``
+    (a virtual ground when A is infinite). The measured quantity is the current
+    flowing into it, A; the neuron circuit that follows turns it into a voltage.
+    """
+
+    r_feedback: float = 10e3
+    """Feedback resistance, ohm."""
+    gain: float = math.inf
+    """Open-loop gain (inf: ideal)."""
+    v_ref: float = 0.0
+    """Non-inverting input voltage, V."""
+
+    def norton(self, n: int):
+        if math.isinf(self.gain):
+            return np.full(n, INF), np.full(n, self.v_ref)
+        a = self.gain
+        return np.full(n, (1 + a) / self.r_feedback), np.full(n, a * self.v_ref / (1 + a))
+
+    def output(self, current, v_end):
+        return current
+
+
+@dataclass(frozen=True)
 class LoadResistor:
     """A resistor from the line end to ground; the measured quantity is its voltage."""
 

@@ -1,0 +1,348 @@
+"""The Chip: crossbar tiles and neuron groups wired together, seen through an instrument's interface.
+
+A learning rule talks to a chip the way it would talk to a lab instrument:
+
+- :meth:`Chip.read` applies inputs to a tile and returns what its sense
+  circuits measure (pre-activation voltages, op-amp rails and ADC included);
+- :meth:`Chip.propagate` also runs the destination group's activation circuit;
+- :meth:`Chip.settle` lets the neuron circuits relax with some groups clamped
+  and others nudged (the two phases of equilibrium propagation);
+- :meth:`Chip.pulse` sends a programming schedule to a tile;
+- :meth:`Chip.measure_conductance` reads devices one row at a time at the read
+  voltage, with read noise, the only way a rule ever learns a conductance.
+
+Structure. Neuron groups are the nodes of a networkx multigraph and tiles its
+edges, from the group that drives the tile's rows to the group that senses its
+columns. A bidirectional tile is also read transposed: its columns driven by
+the column group, its rows sensed by the row group.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from crossbar.errors import CrossbarError, ParameterError
+from crossbar.program import measure_row, program
+from crossbar.terminals import OpAmpInput
+
+from .neurons import NeuronGroup
+
+
+class ChipError(CrossbarError, ValueError):
+    """The chip's structure is inconsistent (a dangling group, a size mismatch...)."""
+
+
+@dataclass(frozen=True)
+class ProgramSettings:
+    """The programming drivers shared by the chip's tiles."""
+
+    scheme: str = "V/2"
+    """Half-select scheme: V/2 or V/3."""
+    v_write: float = 1.6
+    """Full-select write voltage, V."""
+    v_read: float = 0.2
+    """Read voltage: an activity of 1 drives a line at v_read, V."""
+    dt_min: float = 0.0
+    """Shortest pulse the drivers can make, s."""
+    dt_max: float = math.inf
+    """Longest pulse, s."""
+    max_pulses: int = 100
+    """Write-verify: most pulses per device."""
+    verify_tol: float = 0.02
+    """Write-verify: relative tolerance."""
+    read_noise: float = 0.0
+    """Relative rms noise of a conductance measurement."""
+
+
+@dataclass
+class ChipTile:
+    """A tile placed on the chip: the array, its device model and where it is wired."""
+
+    name: str
+    tile: object
+    device: object
+    arrays: object
+    rows: str
+    cols: str
+    bidirectional: bool = False
+
+
+@dataclass
+class Counters:
+    """Events the chip counted: nothing clamped or clipped goes unrecorded."""
+
+    reads: int = 0
+    pulse_events: int = 0
+    dac_clipped: int = 0
+    rail_saturated: int = 0
+    adc_clipped: int = 0
+    device_clipped: int = 0
+
+
+@dataclass
+class SettleResult:
+    """Activities and integrator states of every group after a settle."""
+
+    activities: dict
+    states: dict
+    steps: int
+    trace: list = field(default_factory=list)
+
+
+class Chip:
+    """Tiles and neuron groups, validated as a graph. Build from a netlist
+    (:func:`circuits.load`) or in code."""
+
+    def __init__(self, groups: dict, tiles: dict, *, settings: ProgramSettings = ProgramSettings(),
+                 rng: np.random.Generator | None = None, seed: int | None = None, source: str | None = None):
+        self.groups: dict[str, NeuronGroup] = dict(groups)
+        self._tiles: dict[str, ChipTile] = dict(tiles)
+        self.settings = settings
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.seed = seed
+        self.source = source
+        self.counters = Counters()
+        self.history = None
+        self.graph = nx.MultiDiGraph()
+        for name, g in self.groups.items():
+            self.graph.add_node(name, size=g.size, role=g.params.role)
+        for name, t in self._tiles.items():
+            for end in (t.rows, t.cols):
+                if end not in self.groups:
+                    raise ChipError(f"tile {name}: unknown neuron group {end!r}")
+            self.graph.add_edge(t.rows, t.cols, key=name, bidirectional=t.bidirectional)
+        self._validate()
+
+    # ------------------------------------------------------------------ structure
+    def _validate(self):
+        for g in nx.isolates(self.graph):
+            raise ChipError(f"neuron group {g} is dangling: no tile connects it")
+        for name, t in self._tiles.items():
+            M, N = t.tile.shape
+            rows, cols = self.groups[t.rows], self.groups[t.cols]
+            if M != rows.lines:
+                raise ChipError(f"tile {name} has {M} rows but group {t.rows} drives {rows.lines} lines "
+                                f"({rows.size} neurons{' + bias' if rows.params.bias else ''})")
+            if N != cols.size:
+                raise ChipError(f"tile {name} has {N} columns but group {t.cols} has {cols.size} neurons")
+
+    @property
+    def tiles(self) -> tuple[str, ...]:
+        """Names of the tiles."""
+        return tuple(self._tiles)
+
+    def tile_groups(self, tile: str) -> tuple[str, str]:
+        """(row group, column group) of a tile."""
+        t = self._get(tile)
+        return t.rows, t.cols
+
+    def tile_shape(self, tile: str) -> tuple[int, int]:
+        """Logical (rows, columns) of a tile: the shape of its weight matrix, bias row included."""
+        return self._get(tile).tile.shape
+
+    def _get(self, tile) -> ChipTile:
+        try:
+            return self._tiles[tile]
+        except KeyError:
+            raise ChipError(f"no tile named {tile!r}; tiles: {', '.join(self._tiles)}") from None
+
+    # ------------------------------------------------------------------ reads
+    def _drive(self, group: NeuronGroup, x):
+        """Line voltages (K, lines) for activities ``x`` of a driving group (bias line appended)."""
+        x = np.asarray(x, dtype=float)
+        x = x[None] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[1] != group.size:
+            raise ParameterError(f"inputs for group {group.name} must have shape (K, {group.size}); got {x.shape}")
+        if group.params.dac is not None:
+            v, n = group.params.dac(x)
+            self.counters.dac_clipped += n
+        else:
+            v = x * self.settings.v_read
+        if group.params.bias:
+            v = np.concatenate([v, np.full((v.shape[0], 1), self.settings.v_read)], axis=1)
+        return v
+
+    def _currents(self, tile: str, x, direction: str):
+        """Sensed currents into the destination group (K, size) and that group."""
+        t = self._get(tile)
+        if direction == "forward":
+            src, dst = self.groups[t.rows], self.groups[t.cols]
+        elif direction == "backward":
+            if not t.bidirectional:
+                raise ChipError(f"tile {tile} is not bidirectional: it cannot be read transposed")
+            src, dst = self.groups[t.cols], self.groups[t.rows]
+        else:
+            raise ParameterError(f"direction = {direction!r}; allowed: 'forward', 'backward'")
+        v = self._drive(src, x)
+        sense = OpAmpInput(dst.params.r_feedback, dst.params.gain)
+        read = t.tile.read_rows(v, sense=sense) if direction == "forward" else t.tile.read_cols(v, sense=sense)
+        self.counters.reads += v.shape[0]
+        i = read.outputs[:, :dst.size]   # a transposed read also senses the bias row: not a neuron
+        return i, dst
+
+    def read(self, tile: str, x, *, direction: str = "forward"):
+        """Drive a tile with activities ``x`` (K, n_src) and measure the destination neurons.
+
+        Returns the pre-activation voltages (K, n_dst) as the sense circuits deliver
+        them: clipped at the op-amp rails and digitised by the group's ADC if it has one.
+        """
+        i, dst = self._currents(tile, x, direction)
+        u, n_sat = dst.preactivation(i)
+        self.counters.rail_saturated += n_sat
+        return self._digitise(dst, u)
+
+    def propagate(self, tile: str, x, *, direction: str = "forward"):
+        """Like :meth:`read`, then the destination group's activation circuit (stochastic ones fire)."""
+        i, dst = self._currents(tile, x, direction)
+        u, n_sat = dst.preactivation(i)
+        self.counters.rail_saturated += n_sat
+        return self._digitise(dst, dst.activate(u, self.rng))
+
+    def _digitise(self, group, y):
+        if group.params.adc is None:
+            return y
+        q, n = group.params.adc(y)
+        self.counters.adc_clipped += n
+        return q
+
+    # ------------------------------------------------------------------ settle
+    def settle(self, clamp: dict, *, steps: int, mode: str = "discrete", dt: float | None = None,
+               nudge: dict | None = None, init: dict | None = None, trace: bool = False) -> SettleResult:
+        """Let the free neuron groups relax with ``clamp`` groups held at given activities.
+
+        Every free group integrates the currents of all tiles it senses: forward
+        reads of the tiles whose columns it owns, and transposed reads of the
+        bidirectional tiles whose rows it owns (the symmetric coupling of an
+        energy-based network).
+
+        Parameters
+        ----------
+        clamp : {group: activities (K, n)}
+            Groups held fixed (typically the inputs).
+        steps : int
+            Update steps.
+        mode : "discrete" or "euler"
+            ``discrete``: every free group jumps to its activation of the current
+            pre-activation (the prototypical setting). ``euler``: leaky integrators,
+            ``s += dt/tau (u - s)``, activity = activation(s).
+        dt : float, s
+            Euler step (``euler`` mode; default tau/10 of the fastest group).
+        nudge : {group: (target (K, n), beta)}
+            Current injected into a group's integrator, ``beta (target - activity)``
+            in units of its pre-activation voltage (the nudged phase of EP).
+        init : {group: states (K, n)}
+            Starting integrator states (default 0).
+        trace : bool
+            Keep the activities of every step.
+        """
+        if mode not in ("discrete", "euler"):
+            raise ParameterError(f"mode = {mode!r}; allowed: 'discrete', 'euler'")
+        clamp = {g: np.atleast_2d(np.asarray(a, dtype=float)) for g, a in clamp.items()}
+        for g in clamp:
+            if g not in self.groups:
+                raise ChipError(f"clamp: unknown neuron group {g!r}")
+        K = next(iter(clamp.values())).shape[0]
+        free = [g for g in self.groups if g not in clamp]
+        nudge = nudge or {}
+        states = {g: np.zeros((K, self.groups[g].size)) if not init or g not in init
+                  else np.array(init[g], dtype=float) for g in free}
+        act = {**clamp, **{g: self._activation_of_state(g, states[g]) for g in free}}
+        if mode == "euler":
+            taus = [self.groups[g].params.tau for g in free if self.groups[g].params.tau > 0]
+            if not taus:
+                raise ChipError("euler settling needs at least one free group with tau > 0")
+            dt = dt if dt is not None else min(taus) / 10
+        history = []
+        for _ in range(steps):
+            u_all = {}
+            for g in free:
+                u, n_sat = self.groups[g].preactivation(self._input_current(g, act, K))
+                self.counters.rail_saturated += n_sat
+                if g in nudge:
+                    target, beta = nudge[g]
+                    u = u + beta * (np.asarray(target, dtype=float) - act[g])
+                u_all[g] = u
+            for g in free:
+                tau = self.groups[g].params.tau
+                if mode == "discrete" or tau == 0:
+                    states[g] = u_all[g]
+                else:
+                    states[g] = states[g] + dt / tau * (u_all[g] - states[g])
+                act[g] = self._activation_of_state(g, states[g])
+            if trace:
+                history.append({g: act[g].copy() for g in free})
+        return SettleResult(activities={g: self._digitise(self.groups[g], act[g]) for g in free},
+                            states=states, steps=steps, trace=history)
+
+    def _activation_of_state(self, g, s):
+        return self.groups[g].activate(s, self.rng)
+
+    def _input_current(self, g, act, K):
+        total = np.zeros((K, self.groups[g].size))
+        for src, _, name in self.graph.in_edges(g, keys=True):
+            total += self._currents(name, act[src], "forward")[0]
+        for _, dst, name, data in self.graph.out_edges(g, keys=True, data=True):
+            if data["bidirectional"]:
+                total += self._currents(name, act[dst], "backward")[0]
+        return total
+
+    # ------------------------------------------------------------------ programming
+    @property
+    def pulse_limits(self) -> tuple[float, float]:
+        """Shortest and longest pulse width the drivers make, s."""
+        return self.settings.dt_min, self.settings.dt_max
+
+    def pulse(self, tile: str, schedule):
+        """Send a programming schedule to a tile; returns a :class:`crossbar.program.ProgramReport`.
+
+        Pulse widths must lie within :attr:`pulse_limits` (zero means no pulse).
+        """
+        t = self._get(tile)
+        widths = getattr(schedule, "signed_widths", None)
+        if widths is not None:
+            w = np.abs(schedule.signed_widths())
+            w = w[w > 0]
+            lo, hi = self.pulse_limits
+            if w.size and (w.min() < lo or w.max() > hi):
+                bad = w.min() if w.min() < lo else w.max()
+                raise ParameterError(f"pulse width {bad:g} s is outside the drivers' range [{lo:g}, {hi:g}] s")
+        report = program(t.tile, t.device, t.arrays, schedule, v_write=self.settings.v_write,
+                         scheme=self.settings.scheme, rng=self.rng)
+        self.counters.pulse_events += 1
+        self.counters.device_clipped += report.n_clipped
+        if self.history is not None:
+            self.history.record(self.counters.pulse_events, tile, t.tile.g, pulses=report.pulses,
+                                disturbed=report.disturbed, energy=report.energy, time=report.time)
+        return report
+
+    def measure_conductance(self, tile: str):
+        """Apparent conductances (M, N_phys) of every device, read row by row at v_read.
+
+        Each row is driven alone at ``v_read`` with the columns at virtual ground;
+        the column currents over ``v_read`` are what an instrument sees (wire
+        drops included), with relative read noise from the settings.
+        """
+        t = self._get(tile)
+        g = np.stack([measure_row(t.tile, i, self.settings.v_read) for i in range(t.tile.rows)])
+        if self.settings.read_noise:
+            g = g * (1 + self.rng.normal(0.0, self.settings.read_noise, g.shape))
+        return g
+
+    # ------------------------------------------------------------------ state
+    def attach(self, history):
+        """Record every programming event to ``history`` (a circuits.history.HistoryWriter)."""
+        self.history = history
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: device states and the random generator."""
+        state = {f"g/{name}": t.tile.g.copy() for name, t in self._tiles.items()}
+        return {"arrays": state, "rng": self.rng.bit_generator.state, "counters": vars(self.counters).copy()}
+
+    def load_state_dict(self, state: dict):
+        for name, t in self._tiles.items():
+            t.tile.g[...] = state["arrays"][f"g/{name}"]
+        self.rng.bit_generator.state = state["rng"]
+        self.counters = Counters(**state.get("counters", {}))
