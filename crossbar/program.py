@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import cell_current, memristor_voltage
+from .cells import ACCESS_NONE, cell_current, is_linear, linear_conductance, memristor_voltage
 from .devices import UpdateStats
 from .errors import ParameterError
 from .schedules import OuterProductWrite, RowByRowWrite, WriteVerify
@@ -228,6 +228,8 @@ def _run(tile, device, arrays, P, phases, v_write, scheme, rng, backend):
 def _no_disturb(tile, device, v_write, scheme):
     """True when every partially selected device stays inside its thresholds."""
     frac = _FRACTION[scheme]
+    if is_linear(tile.access, tile.iv) and tile.access.code == ACCESS_NONE:
+        return device.v_reset < -frac * v_write and frac * v_write < device.v_set
     for v in (frac * v_write, -frac * v_write):
         u, _ = _device_v(tile, v)
         if np.any(u > device.v_set) or np.any(u < device.v_reset):
@@ -280,30 +282,46 @@ def _levels(sel_rows, widths, polarity, v_write, frac):
 def _program_at_once(tile, device, arrays, P, phases, v_write, rng, backend):
     """Ideal drivers and no disturb: every device moves once, by its own full-select pulse.
 
-    Energy is integrated phase by phase with each device at the conductance it
-    has at that time: before its phase, its old value; after, its new one;
-    within its own phase, the old value (the phase-by-phase path also updates
-    it between the segments of that phase, a difference of ~1e-4 relative).
+    Energy is integrated over the phases at the conductances the tile had when
+    the schedule started (quasi-static; the phase-by-phase path follows each
+    device's change instead, a difference of the order of the relative
+    conductance change of one write).
     """
     stats = UpdateStats()
-    u_set, _ = _device_v(tile, v_write)
-    u_reset, _ = _device_v(tile, -v_write)
-    v_dev = np.where(P > 0, u_set, np.where(P < 0, u_reset, 0.0))
-    g_old = tile.g.copy()
-    g_new = device.apply(g_old, v_dev, np.abs(P), arrays, rng, backend=backend, stats=stats)
-    written_in = np.full(P.shape, len(phases))     # index of the phase that writes each device
-    for n, (_, _, _, selected) in enumerate(phases):
-        written_in[selected] = n
+    if is_linear(tile.access, tile.iv):
+        g_eff = linear_conductance(tile.g, tile.access)
+        share = v_write if tile.access.code == ACCESS_NONE else v_write * g_eff / tile.g
+        v_dev = np.sign(P) * share        # the memristor's part of +-v_write
+        energy = _energy_linear(g_eff, phases)
+    else:
+        u_set, _ = _device_v(tile, v_write)
+        u_reset, _ = _device_v(tile, -v_write)
+        v_dev = np.where(P > 0, u_set, np.where(P < 0, u_reset, 0.0))
+        energy = sum(_phase_energy_ideal(tile, tile.g, row_v, col_sel, col_un, widths)
+                     for row_v, (col_sel, col_un), widths, _ in phases)
+    tile.g[...] = device.apply(tile.g, v_dev, np.abs(P), arrays, rng, backend=backend, stats=stats)
+    time = float(sum(widths.max() for _, _, widths, _ in phases))
+    return ProgramReport(time=time, energy=energy, pulses=(P != 0).astype(np.int64),
+                         disturbed=np.zeros(P.shape, bool), n_phases=len(phases), n_solves=0,
+                         n_clipped=stats.n_clipped)
+
+
+def _energy_linear(G, phases):
+    """Energy of phases on linear cells with ideal drivers: sum over segments of dt sum G (r_i - c_j)^2.
+
+    Expanded as ``r^2 . rowsum(G) - 2 r.G.c + c^2 . colsum(G)`` so each segment
+    costs a product with the rows that are actually biased.
+    """
+    g_rows = G.sum(axis=1)
+    g_cols = G.sum(axis=0)
     energy = 0.0
-    time = 0.0
-    for n, (row_v, (col_sel, col_un), widths, _) in enumerate(phases):
-        g_now = np.where(written_in < n, g_new, g_old)
-        energy += _phase_energy_ideal(tile, g_now, row_v, col_sel, col_un, widths)
-        time += widths.max()
-    tile.g[...] = g_new
-    pulses = (P != 0).astype(np.int64)
-    return ProgramReport(time=time, energy=energy, pulses=pulses, disturbed=np.zeros(P.shape, bool),
-                         n_phases=len(phases), n_solves=0, n_clipped=stats.n_clipped)
+    for row_v, (col_sel, col_un), widths, _ in phases:
+        nz = np.flatnonzero(row_v)
+        for dt, active in _segments(widths):
+            col_v = np.where(active, col_sel, col_un)
+            cross = row_v[nz] @ (G[nz] @ col_v) if nz.size else 0.0
+            energy += dt * (row_v ** 2 @ g_rows - 2.0 * cross + col_v ** 2 @ g_cols)
+    return float(energy)
 
 
 def _segments(widths):

@@ -95,9 +95,9 @@ def test_fast_path_equals_phase_by_phase_path():
     slow = prog._program_phase_by_phase(twin, dev, None, phases, None, "numba")
     np.testing.assert_allclose(tile.g, twin.g, rtol=1e-14)
     assert fast.time == slow.time and fast.n_phases == slow.n_phases
-    # the phase-by-phase path also updates devices between the segments of their own phase
-    # (when a shorter pulse ends); the fast path keeps their start-of-phase conductance there
-    np.testing.assert_allclose(fast.energy, slow.energy, rtol=1e-3)
+    # the fast path integrates the energy at the start-of-schedule conductances; the
+    # phase-by-phase path follows every device's change (here up to 3% of the range per write)
+    np.testing.assert_allclose(fast.energy, slow.energy, rtol=2e-2)
     np.testing.assert_array_equal(fast.pulses, slow.pulses)
     assert not slow.disturbed.any()
 
