@@ -8,3 +8,7 @@ from crossbar.schedules import OuterProductWrite, RowByRowWrite, WriteVerify  # 
 from .chip import Chip, ChipError, ProgramSettings  # noqa: E402,F401
 from .converters import ADC, DAC  # noqa: E402,F401
 from .neurons import NeuronGroup, NeuronParams  # noqa: E402,F401
+
+# The netlist file format (circuits/netlist/): text -> Netlist (pure data with positions).
+from .netlist import NetlistError, parse_netlist, read_netlist  # noqa: E402,F401
+from .build import build_chip, load  # noqa: E402,F401

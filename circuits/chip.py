@@ -14,7 +14,9 @@ A learning rule talks to a chip the way it would talk to a lab instrument:
 Structure. Neuron groups are the nodes of a networkx multigraph and tiles its
 edges, from the group that drives the tile's rows to the group that senses its
 columns. A bidirectional tile is also read transposed: its columns driven by
-the column group, its rows sensed by the row group.
+the column group, its rows sensed by the row group. A group with a bias line
+adds one always-on line on its side of every tile it touches (an extra row, or
+an extra column); the sensed current of a bias line is not a neuron's.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from crossbar.errors import CrossbarError, ParameterError
 from crossbar.program import measure_row, program
-from crossbar.terminals import OpAmpInput
+from crossbar.terminals import LoadResistor, OpAmpInput
 
 from .neurons import NeuronGroup
 
@@ -68,6 +70,10 @@ class ChipTile:
     rows: str
     cols: str
     bidirectional: bool = False
+    sense: str = "vg"
+    """How sensed lines end: ``vg``/``tia`` (the destination group's op-amp input) or ``load``."""
+    r_load: float = 1e3
+    """Load resistance for ``sense = load``, ohm."""
 
 
 @dataclass
@@ -126,8 +132,9 @@ class Chip:
             if M != rows.lines:
                 raise ChipError(f"tile {name} has {M} rows but group {t.rows} drives {rows.lines} lines "
                                 f"({rows.size} neurons{' + bias' if rows.params.bias else ''})")
-            if N != cols.size:
-                raise ChipError(f"tile {name} has {N} columns but group {t.cols} has {cols.size} neurons")
+            if N != cols.lines:
+                raise ChipError(f"tile {name} has {N} columns but group {t.cols} drives {cols.lines} lines "
+                                f"({cols.size} neurons{' + bias' if cols.params.bias else ''})")
 
     @property
     def tiles(self) -> tuple[str, ...]:
@@ -165,23 +172,46 @@ class Chip:
             v = np.concatenate([v, np.full((v.shape[0], 1), self.settings.v_read)], axis=1)
         return v
 
-    def _currents(self, tile: str, x, direction: str):
-        """Sensed currents into the destination group (K, size) and that group."""
+    def _route(self, tile: str, direction: str):
+        """(placed tile, driving group, sensing group) of a read."""
         t = self._get(tile)
         if direction == "forward":
-            src, dst = self.groups[t.rows], self.groups[t.cols]
-        elif direction == "backward":
+            return t, self.groups[t.rows], self.groups[t.cols]
+        if direction == "backward":
             if not t.bidirectional:
                 raise ChipError(f"tile {tile} is not bidirectional: it cannot be read transposed")
-            src, dst = self.groups[t.cols], self.groups[t.rows]
-        else:
-            raise ParameterError(f"direction = {direction!r}; allowed: 'forward', 'backward'")
+            return t, self.groups[t.cols], self.groups[t.rows]
+        raise ParameterError(f"direction = {direction!r}; allowed: 'forward', 'backward'")
+
+    @staticmethod
+    def _sense(t: ChipTile, dst: NeuronGroup):
+        if t.sense == "load":   # a load resistor: the neuron stage sees its voltage, i.e. i = v / R_load
+            return LoadResistor(t.r_load)
+        return OpAmpInput(dst.params.r_feedback, dst.params.gain)
+
+    def _currents(self, tile: str, x, direction: str):
+        """Sensed currents into the destination group (K, size) and that group."""
+        t, src, dst = self._route(tile, direction)
         v = self._drive(src, x)
-        sense = OpAmpInput(dst.params.r_feedback, dst.params.gain)
+        sense = self._sense(t, dst)
         read = t.tile.read_rows(v, sense=sense) if direction == "forward" else t.tile.read_cols(v, sense=sense)
         self.counters.reads += v.shape[0]
-        i = read.outputs[:, :dst.size]   # a transposed read also senses the bias row: not a neuron
+        i = read.outputs[:, :dst.size]   # the destination's own bias line is sensed too: not a neuron
+        if t.sense == "load":
+            i = i / t.r_load
         return i, dst
+
+    def to_spice(self, tile: str, x, *, direction: str = "forward"):
+        """The circuit of one read (the first input vector of ``x``) as a plain SPICE deck.
+
+        Drivers, wires, cells and sense inputs are all in it, so ngspice can
+        check :meth:`read` (see ``circuits.spice.run_ngspice``).
+        """
+        from .tile_spice import tile_deck
+        t, src, dst = self._route(tile, direction)
+        v = self._drive(src, x)[:1]
+        row_g, row_v, col_g, col_v = t.tile.terminations(direction, v, sense=self._sense(t, dst))
+        return tile_deck(t.tile, row_g, row_v[0], col_g, col_v[0], title=f"{tile} {direction} read")
 
     def read(self, tile: str, x, *, direction: str = "forward"):
         """Drive a tile with activities ``x`` (K, n_src) and measure the destination neurons.

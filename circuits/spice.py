@@ -65,8 +65,7 @@ class SpiceError(CrossbarError, ValueError):
 # Mantissa and exponent; whatever follows must be a scale suffix and/or unit
 # letters, which SPICE ignores (``10kohm``, ``1uA``).
 _NUMBER_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z]*)\Z")
-_SCALE = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3,
-          "k": 1e3, "g": 1e9, "t": 1e12}
+_EXPONENT = {"f": -15, "p": -12, "n": -9, "u": -6, "m": -3, "k": 3, "g": 9, "t": 12}
 
 
 def parse_number(text: str) -> float:
@@ -85,16 +84,19 @@ def parse_number(text: str) -> float:
     m = _NUMBER_RE.match(text)
     if m is None:
         raise ValueError(f"malformed number {text!r}")
-    value = float(m.group(1))
+    mantissa = m.group(1)
+    value = float(mantissa)
     unit = m.group(2).lower()
     # 'meg' and 'mil' must be tested before the one-letter 'm' (milli).
-    if unit.startswith("meg"):
-        return value * 1e6
     if unit.startswith("mil"):
         return value * 25.4e-6
-    if unit and unit[0] in _SCALE:
-        return value * _SCALE[unit[0]]
-    return value
+    exponent = 6 if unit.startswith("meg") else _EXPONENT.get(unit[:1]) if unit else None
+    if exponent is None:
+        return value
+    if "e" in mantissa.lower():   # already has an exponent: scale it
+        return value * 10.0 ** exponent
+    # decimal scaling, so that 100u is exactly the double nearest 1e-4
+    return float(f"{mantissa}e{exponent}")
 
 
 def _fmt(x: float) -> str:

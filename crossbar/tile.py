@@ -162,12 +162,7 @@ class Tile:
         ``floating_rows`` are left undriven and ``floating_cols`` unsensed (both
         float, so sneak paths through them are part of the solve).
         """
-        v = self._drive(v, self.rows, "v")
-        M, Np = self.g.shape
-        row_g = self._driver_g(self.wires.r_row_driver, M)
-        row_g[list(floating_rows)] = 0.0
-        float_phys = self._physical_lines(floating_cols)
-        return self._read("rows", row_g, v, sense, Np, float_phys, warm_start, sense_side="col")
+        return self._read("forward", v, sense, floating_rows, floating_cols, warm_start)
 
     def read_cols(self, v, *, sense=VirtualGround(), floating_rows=(), floating_cols=(),
                   warm_start: bool = True) -> Read:
@@ -176,17 +171,39 @@ class Tile:
         Differential pairs are driven with ``+v`` on G+ and ``-v`` on G-, so
         the row currents are ``(G+ - G-) v``, the transpose of the forward read.
         """
+        return self._read("backward", v, sense, floating_rows, floating_cols, warm_start)
+
+    def terminations(self, direction, v, *, sense=VirtualGround(), floating_rows=(), floating_cols=()):
+        """Norton terminations of a read: ``(row_g, row_v, col_g, col_v)`` for :meth:`solve`.
+
+        ``direction`` is ``forward`` (rows driven with ``v`` (K, M), columns sensed)
+        or ``backward`` (logical columns driven with ``v`` (K, N), rows sensed).
+        Driven lines see their drivers, sensed lines the sense circuit's input;
+        floating lines get conductance 0.
+        """
+        M, Np = self.g.shape
+        float_rows = np.asarray(list(floating_rows), dtype=int)
+        float_cols = self._physical_lines(floating_cols)
+        if direction == "forward":
+            v = self._drive(v, self.rows, "v")
+            row_g = self._driver_g(self.wires.r_row_driver, M)
+            row_g[float_rows] = 0.0
+            col_g, col_v = sense.norton(Np)
+            col_g = col_g.copy()
+            col_g[float_cols] = 0.0
+            return row_g, v, col_g, np.broadcast_to(col_v, (v.shape[0], Np)).copy()
         v = self._drive(v, self.cols, "v")
         if self.pairs:
-            vp = np.empty((v.shape[0], 2 * self.cols))
+            vp = np.empty((v.shape[0], Np))
             vp[:, 0::2] = v
             vp[:, 1::2] = -v
             v = vp
-        M, Np = self.g.shape
         col_g = self._driver_g(self.wires.r_col_driver, Np)
-        col_g[self._physical_lines(floating_cols)] = 0.0
-        return self._read("cols", col_g, v, sense, M, np.asarray(list(floating_rows), dtype=int),
-                          warm_start, sense_side="row")
+        col_g[float_cols] = 0.0
+        row_g, row_v = sense.norton(M)
+        row_g = row_g.copy()
+        row_g[float_rows] = 0.0
+        return row_g, np.broadcast_to(row_v, (v.shape[0], M)).copy(), col_g, v
 
     def _physical_lines(self, logical):
         logical = np.asarray(list(logical), dtype=int)
@@ -202,26 +219,20 @@ class Tile:
             raise ParameterError(f"{name} must have shape (K, {n}) or ({n},); got {np.shape(v)}")
         return v
 
-    def _read(self, key, drive_g, drive_v, sense, n_sense, floating_sense, warm_start, sense_side):
-        K = drive_v.shape[0]
-        s_g, s_v = sense.norton(n_sense)
-        s_g = s_g.copy()
-        s_g[floating_sense] = 0.0
-        s_v = np.broadcast_to(s_v, (K, n_sense)).copy()
-        x0 = self._last.get(key) if warm_start else None
-
-        def run(sg, sv, x0):
-            if sense_side == "col":
-                return self.solve(drive_g, drive_v, sg, sv, x0=x0)
-            return self.solve(sg, sv, drive_g, drive_v, x0=x0)
-
-        sol = run(s_g, s_v, x0)
-        i_out = sol.i_col_end if sense_side == "col" else -sol.i_row_end  # into the sense input
-        out, saturated = self._sense_output(sense, i_out, sol, sense_side)
+    def _read(self, direction, v, sense, floating_rows, floating_cols, warm_start):
+        row_g, row_v, col_g, col_v = self.terminations(direction, v, sense=sense, floating_rows=floating_rows,
+                                                       floating_cols=floating_cols)
+        x0 = self._last.get(direction) if warm_start else None
+        sol = self.solve(row_g, row_v, col_g, col_v, x0=x0)
+        side = "col" if direction == "forward" else "row"
+        i_out = sol.i_col_end if side == "col" else -sol.i_row_end  # into the sense input
+        out, saturated = self._sense_output(sense, i_out, sol, side)
+        floating_sense = self._physical_lines(floating_cols) if side == "col" else \
+            np.asarray(list(floating_rows), dtype=int)
         out[:, floating_sense] = np.nan
-        if self.pairs and sense_side == "col":
+        if self.pairs and side == "col":
             out = out[:, 0::2] - out[:, 1::2]
-        self._last[key] = sol   # the next read in this direction may start from it
+        self._last[direction] = sol   # the next read in this direction may start from it
         return Read(outputs=out, solution=sol, saturated=saturated)
 
     def _sense_output(self, sense, i_out, sol, side):

@@ -1,0 +1,100 @@
+"""Build a :class:`circuits.chip.Chip` from a parsed netlist.
+
+Randomness: one ``numpy.random.Generator`` seeded with the netlist's ``.seed``
+(or the ``seed`` argument, which wins) draws, in netlist order, every group's
+mismatch, then every tile's initial conductances and device-to-device spread;
+the chip keeps the same generator for everything random at run time (noise,
+stochastic neurons). The same netlist and seed give the same chip, bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from crossbar.cells import LinearIV, Passive
+from crossbar.errors import CrossbarError
+from crossbar.tile import Tile, Wires
+
+from .chip import Chip, ChipError, ChipTile, ProgramSettings
+from .converters import ADC, DAC
+from .netlist import read_netlist
+from .neurons import NeuronGroup, NeuronParams
+
+
+def load(path, seed: int | None = None) -> Chip:
+    """Read a netlist file and build its chip. Errors are :class:`circuits.NetlistError`."""
+    return build_chip(read_netlist(path), seed=seed)
+
+
+def build_chip(netlist, seed: int | None = None) -> Chip:
+    seed = seed if seed is not None else (netlist.seed if netlist.seed is not None else 0)
+    rng = np.random.default_rng(seed)
+    models = netlist.models
+    groups = {}
+    for name, card in netlist.groups.items():
+        p = dict(card.params)
+        p.pop("size")
+        for conv, cls in (("dac", DAC), ("adc", ADC)):
+            ref = p.get(conv)
+            p[conv] = None if ref in (None, "none") else cls(**models[ref].params)
+        p = {k: v for k, v in p.items() if k in NeuronParams.__dataclass_fields__}
+        with _at(netlist, card):
+            groups[name] = NeuronGroup(name, card.size, NeuronParams(**p), rng)
+    tiles = {}
+    for name, card in netlist.tiles.items():
+        p = card.params
+        with _at(netlist, card):
+            device = models[p["model"]].build()
+            access = Passive() if p["access"] == "passive" else models[p["access"]].build()
+            iv = LinearIV() if p["iv"] == "linear" else models[p["iv"]].build()
+            shape = (p["rows"], p["cols"] * (2 if p["pairs"] else 1))
+            g = _initial(device, p["g_init"], shape, rng)
+            wires = Wires(r_row_segment=p["r_row"], r_col_segment=p["r_col"],
+                          r_row_driver=p["r_driver_row"], r_col_driver=p["r_driver_col"])
+            tile = Tile(g, pairs=bool(p["pairs"]), wires=wires, access=access, iv=iv)
+            tiles[name] = ChipTile(name, tile, device, device.sample(shape, rng), card.rows_group,
+                                   card.cols_group, bidirectional=bool(p["bidirectional"]),
+                                   sense=p["sense"], r_load=p["r_load"])
+    settings = ProgramSettings()
+    if netlist.program is not None:
+        q = dict(netlist.program.params)
+        q["scheme"] = q["scheme"].upper()
+        settings = ProgramSettings(**{k: v for k, v in q.items() if k in ProgramSettings.__dataclass_fields__})
+    try:
+        return Chip(groups, tiles, settings=settings, rng=rng, seed=seed, source=netlist.text)
+    except ChipError as err:
+        raise _locate(netlist, err) from err
+
+
+def _initial(device, g_init, shape, rng):
+    if g_init == "thesis":
+        return device.initial_conductance(shape, rng)
+    if g_init == "min":
+        return np.full(shape, device.g_min)
+    if g_init == "max":
+        return np.full(shape, device.g_max)
+    return np.full(shape, float(g_init))
+
+
+class _at:
+    """Re-raise parameter errors while building a card as NetlistErrors at that card."""
+
+    def __init__(self, netlist, card):
+        self.netlist, self.card = netlist, card
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if err is not None and isinstance(err, CrossbarError) and not hasattr(err, "line"):
+            raise self.netlist.error(self.card.pos, str(err)) from err
+        return False
+
+
+def _locate(netlist, err):
+    """Point a chip-structure error at the card it is about (the tile or group it names)."""
+    text = str(err)
+    for name, card in list(netlist.tiles.items()) + list(netlist.groups.items()):
+        if f"tile {name} " in text or f"group {name} " in text:
+            return netlist.error(card.pos, text)
+    return netlist.error(next(iter(netlist.groups.values())).pos, text) if netlist.groups else err
+
