@@ -1,0 +1,92 @@
+"""Contrastive divergence on the chip against exact quantities of a tiny, enumerable RBM."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from circuits import Chip, NeuronGroup, NeuronParams, ProgramSettings
+from circuits.chip import ChipTile
+from crossbar.devices import ExponentialDevice
+from crossbar.tile import Tile
+from learning.rbm import RBM
+
+NV, NH = 4, 3
+
+
+def tiny_rbm(seed=0):
+    """4 visible + bias, 3 hidden + bias, stochastic neurons with u = sum x w (logistic scale 1 V)."""
+    rng = np.random.default_rng(seed)
+    p = dict(activation="stochastic", noise=math.pi / math.sqrt(3), bias=True, r_feedback=1.0,
+             v_rail_pos=1e3, v_rail_neg=-1e3)
+    groups = {"v": NeuronGroup("v", NV, NeuronParams(role="input", **p), rng),
+              "h": NeuronGroup("h", NH, NeuronParams(**p), rng)}
+    dev = ExponentialDevice.thesis(beta=3.0)
+    gp, gm = rng.uniform(dev.g_min, dev.g_max, (2, NV + 1, NH + 1))
+    tile = ChipTile("w", Tile.from_pairs(gp, gm), dev, None, "v", "h", bidirectional=True)
+    chip = Chip(groups, {"w": tile}, settings=ProgramSettings(v_read=1.0), rng=rng)
+    w = gp - gm
+    return chip, w[:NV, :NH], w[:NV, NH], w[NV, :NH]   # weights, visible biases, hidden biases
+
+
+def exact(W, b, c):
+    """p(v) over all 2^NV visible states, and the model expectation E[v_i h_j] (with bias lines)."""
+    states = np.array(list(itertools.product([0, 1], repeat=NV)), float)
+    # free energy with the hidden units summed out
+    logp = states @ b + np.sum(np.logaddexp(0, states @ W + c), axis=1)
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    ph = 1 / (1 + np.exp(-(states @ W + c)))
+    vb = np.c_[states, np.ones(len(states))]
+    hb = np.c_[ph, np.ones(len(states))]
+    return states, p, (vb * p[:, None]).T @ hb
+
+
+def test_stochastic_neurons_fire_with_sigmoid_probability():
+    chip, W, b, c = tiny_rbm()
+    v = np.array([[1, 0, 1, 1]], float)
+    h = RBM(chip, "w").sample_hidden(np.repeat(v, 40000, axis=0))
+    p = 1 / (1 + np.exp(-(v @ W + c)))
+    se = np.sqrt(p * (1 - p) / 40000)
+    assert np.all(np.abs(h.mean(axis=0) - p) < 5 * se)
+
+
+def test_chip_gibbs_chain_samples_the_exact_rbm_distribution():
+    chip, W, b, c = tiny_rbm(1)
+    rbm = RBM(chip, "w")
+    n = 20000
+    v = (chip.rng.random((n, NV)) < 0.5).astype(float)
+    for _ in range(25):
+        v = rbm.sample_visible(rbm.sample_hidden(v))
+    states, p, _ = exact(W, b, c)
+    idx = (v @ (2 ** np.arange(NV)[::-1])).astype(int)
+    counts = np.bincount(idx, minlength=2 ** NV)
+    chi2 = sps.chisquare(counts, n * p)
+    assert chi2.pvalue > 1e-4, (counts, n * p)
+
+
+def test_cd_statistic_converges_to_the_exact_gradient():
+    """With long chains, E[N+ - N-]/n is the exact log-likelihood gradient (data term - model term)."""
+    chip, W, b, c = tiny_rbm(2)
+    rbm = RBM(chip, "w")
+    data = np.array([[1, 0, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0]], float)
+    reps = 4000
+    cd = rbm.cd_statistic(np.repeat(data, reps, axis=0), k=30)
+    n = len(data) * reps
+    _, _, model = exact(W, b, c)
+    ph = 1 / (1 + np.exp(-(data @ W + c)))
+    data_term = np.c_[data, np.ones(len(data))].T @ np.c_[ph, np.ones(len(data))] / len(data)
+    grad = data_term - model
+    est = cd.statistic / n
+    # every entry is a mean of n bounded terms in [-1, 1]: 6 standard errors of that
+    assert np.all(np.abs(est - grad) < 6 / np.sqrt(n)), np.abs(est - grad).max()
+    assert est[NV, NH] == 0.0          # bias x bias never changes
+
+
+@pytest.mark.parametrize("chains", [1, 20])
+def test_parallel_chains_scale_the_statistic(chains):
+    chip, *_ = tiny_rbm(3)
+    cd = RBM(chip, "w").cd_statistic(np.ones((5, NV)), chains=chains)
+    assert cd.statistic.shape == (NV + 1, NH + 1)
+    assert np.abs(cd.statistic).max() <= 5 * chains
