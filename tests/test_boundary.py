@@ -13,7 +13,7 @@ import pytest
 LEARNING = Path(__file__).resolve().parents[1] / "learning"
 ALLOWED_MODULES = {"__future__", "dataclasses", "typing", "math", "itertools", "functools", "collections",
                    "numpy", "scipy", "learning", "circuits", "json", "time", "pathlib", "enum", "abc",
-                   "warnings", "contextlib", "copy"}
+                   "warnings", "contextlib", "copy", "os", "gzip"}
 FORBIDDEN_ATTRIBUTES = {"g", "_tiles", "tile", "weights", "arrays", "device", "conductance", "g_plus",
                         "g_minus", "state_dict", "load_state_dict"}
 
