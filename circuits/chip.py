@@ -366,6 +366,30 @@ class Chip:
         """Record every programming event to ``history`` (a circuits.history.HistoryWriter)."""
         self.history = history
 
+    def record_to(self, path, *, record="all", stride: int = 1, mode: str = "w", rewind: bool = False,
+                  **options):
+        """Open an HDF5 history of this chip's tiles at ``path`` and attach it.
+
+        ``record``: "all", a number of randomly chosen devices per tile, or a dict
+        (see :class:`circuits.history.HistoryWriter`). The random choice uses its
+        own generator derived from the chip's seed, so recording never changes a
+        run. Provenance (netlist text, seed, version, git commit) is stored.
+        Returns the writer (a context manager).
+        """
+        from .history import HistoryWriter, provenance
+        shapes = {name: t.tile.g.shape for name, t in self._tiles.items()}
+        ranges = {name: (t.device.g_min, t.device.g_max) for name, t in self._tiles.items()}
+        writer = HistoryWriter(path, shapes, record=record, stride=stride,
+                               rng=np.random.default_rng([self.seed or 0, 0x5EED]),
+                               provenance=provenance(netlist_text=self.source, seed=self.seed),
+                               hist_range=ranges, mode=mode, rewind=rewind, **options)
+        self.attach(writer)
+        return writer
+
+    def physical_shape(self, tile: str) -> tuple[int, int]:
+        """Shape of the tile's device array (a differential pair counts twice)."""
+        return self._get(tile).tile.g.shape
+
     def state_dict(self) -> dict:
         """Everything needed to resume: device states and the random generator."""
         state = {f"g/{name}": t.tile.g.copy() for name, t in self._tiles.items()}

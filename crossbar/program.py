@@ -209,6 +209,9 @@ def program(tile, device, arrays, schedule, *, v_write, scheme="V/2", rng=None, 
         raise ParameterError(f"unknown schedule {type(schedule).__name__}")
     P = physical_widths(tile, schedule.signed_widths())
     frac = _FRACTION[scheme]
+    if (isinstance(schedule, RowByRowWrite) and scheme == "V/2" and is_linear(tile.access, tile.iv)
+            and _ideal_drive(tile) and _no_disturb(tile, device, v_write, scheme)):
+        return _row_write_v2_linear(tile, device, arrays, P, v_write, rng, backend)
     if isinstance(schedule, OuterProductWrite):
         phases = list(_outer_phases(tile, schedule, v_write, frac))
     else:
@@ -240,8 +243,8 @@ def _no_disturb(tile, device, v_write, scheme):
 def _outer_phases(tile, schedule, v_write, frac):
     """The four phases of a parallel outer-product write: (SET, RESET) x (rows +, rows -).
 
-    Each yields (row_v, (col_sel, col_un), widths (N_phys,), selected (M, N_phys));
-    ``widths[j]`` is how long column j holds its selected level.
+    Each yields a :class:`_Phase`; ``widths[j]`` is how long column j holds its
+    selected level.
     """
     M, Np = tile.g.shape
     rows = schedule.rows
@@ -268,6 +271,21 @@ def _row_phases(P, v_write, frac):
                 yield _levels(sel_rows, w, polarity, v_write, frac)
 
 
+@dataclass
+class _Phase:
+    """One programming phase: driver levels, and how long each column holds its selected level."""
+
+    row_v: np.ndarray
+    col_sel: float
+    col_un: float
+    widths: np.ndarray
+    sel_rows: np.ndarray
+
+    def selected(self):
+        """(M, N_phys) devices fully selected during this phase."""
+        return np.outer(self.sel_rows, self.widths > 0)
+
+
 def _levels(sel_rows, widths, polarity, v_write, frac):
     """Driver levels of one phase: selected lines share v_write, the rest sit at the half/third level."""
     V = polarity * v_write
@@ -275,8 +293,7 @@ def _levels(sel_rows, widths, polarity, v_write, frac):
         row_sel, row_un, col_sel, col_un = V / 2, 0.0, -V / 2, 0.0
     else:
         row_sel, row_un, col_sel, col_un = V, V / 3, 0.0, 2 * V / 3
-    row_v = np.where(sel_rows, row_sel, row_un)
-    return row_v, (col_sel, col_un), widths, np.outer(sel_rows, widths > 0)
+    return _Phase(np.where(sel_rows, row_sel, row_un), col_sel, col_un, widths, sel_rows)
 
 
 def _program_at_once(tile, device, arrays, P, phases, v_write, rng, backend):
@@ -297,12 +314,40 @@ def _program_at_once(tile, device, arrays, P, phases, v_write, rng, backend):
         u_set, _ = _device_v(tile, v_write)
         u_reset, _ = _device_v(tile, -v_write)
         v_dev = np.where(P > 0, u_set, np.where(P < 0, u_reset, 0.0))
-        energy = sum(_phase_energy_ideal(tile, tile.g, row_v, col_sel, col_un, widths)
-                     for row_v, (col_sel, col_un), widths, _ in phases)
+        energy = sum(_phase_energy_ideal(tile, tile.g, ph.row_v, ph.col_sel, ph.col_un, ph.widths)
+                     for ph in phases)
     tile.g[...] = device.apply(tile.g, v_dev, np.abs(P), arrays, rng, backend=backend, stats=stats)
-    time = float(sum(widths.max() for _, _, widths, _ in phases))
+    time = float(sum(ph.widths.max() for ph in phases))
     return ProgramReport(time=time, energy=energy, pulses=(P != 0).astype(np.int64),
                          disturbed=np.zeros(P.shape, bool), n_phases=len(phases), n_solves=0,
+                         n_clipped=stats.n_clipped)
+
+
+def _row_write_v2_linear(tile, device, arrays, P, v_write, rng, backend):
+    """Row-by-row V/2 write on linear cells with ideal drivers, without building the 2 M phases.
+
+    In row i's SET phase (length T_i, its longest pulse) a selected cell sees V
+    for its own width t_ij and V/2 for the rest of the phase; the row's other
+    cells see V/2 throughout; the other cells of a selected column see V/2 for
+    t_ij. So, with A = sum g t over the selected cells,
+    E = V^2 A + (V/2)^2 (sum_i T_i rowsum_i(g) - A + sum_j t_j colsum_j(g) - A), and the
+    same for RESET. Device voltages and energy use the start-of-write conductances.
+    """
+    stats = UpdateStats()
+    g_eff = linear_conductance(tile.g, tile.access)
+    g_rows, g_cols = g_eff.sum(axis=1), g_eff.sum(axis=0)
+    energy = time = 0.0
+    n_phases = 0
+    for t in (np.where(P > 0, P, 0.0), np.where(P < 0, -P, 0.0)):   # SET, then RESET phases
+        T = t.max(axis=1)
+        A = float(np.sum(g_eff * t))
+        energy += v_write ** 2 * A + (v_write / 2) ** 2 * (T @ g_rows - A + t.sum(axis=0) @ g_cols - A)
+        time += float(T.sum())
+        n_phases += int(np.count_nonzero(T))
+    share = v_write if tile.access.code == ACCESS_NONE else v_write * g_eff / tile.g
+    tile.g[...] = device.apply(tile.g, np.sign(P) * share, np.abs(P), arrays, rng, backend=backend, stats=stats)
+    return ProgramReport(time=time, energy=float(energy), pulses=(P != 0).astype(np.int64),
+                         disturbed=np.zeros(P.shape, bool), n_phases=n_phases, n_solves=0,
                          n_clipped=stats.n_clipped)
 
 
@@ -315,10 +360,11 @@ def _energy_linear(G, phases):
     g_rows = G.sum(axis=1)
     g_cols = G.sum(axis=0)
     energy = 0.0
-    for row_v, (col_sel, col_un), widths, _ in phases:
+    for ph in phases:
+        row_v = ph.row_v
         nz = np.flatnonzero(row_v)
-        for dt, active in _segments(widths):
-            col_v = np.where(active, col_sel, col_un)
+        for dt, active in _segments(ph.widths):
+            col_v = np.where(active, ph.col_sel, ph.col_un)
             cross = row_v[nz] @ (G[nz] @ col_v) if nz.size else 0.0
             energy += dt * (row_v ** 2 @ g_rows - 2.0 * cross + col_v ** 2 @ g_cols)
     return float(energy)
@@ -354,10 +400,12 @@ def _program_phase_by_phase(tile, device, arrays, phases, rng, backend):
     time = 0.0
     n_solves = 0
     ideal = _ideal_drive(tile)
-    for row_v, (col_sel, col_un), widths, selected in phases:
+    for ph in phases:
+        row_v = ph.row_v
+        selected = ph.selected()
         pulses += selected
-        for dt, active in _segments(widths):
-            col_v = np.where(active, col_sel, col_un)
+        for dt, active in _segments(ph.widths):
+            col_v = np.where(active, ph.col_sel, ph.col_un)
             if ideal:
                 v_cell = row_v[:, None] - col_v[None, :]
                 i, _ = cell_current(v_cell, tile.g, tile.access, tile.iv)
@@ -370,7 +418,7 @@ def _program_phase_by_phase(tile, device, arrays, phases, rng, backend):
             before = tile.g.copy()
             tile.g[...] = device.apply(tile.g, v_dev, dt, arrays, rng, backend=backend, stats=stats)
             disturbed |= (tile.g != before) & ~(selected & active[None, :])
-        time += widths.max()
+        time += ph.widths.max()
     return ProgramReport(time=time, energy=energy, pulses=pulses, disturbed=disturbed,
                          n_phases=len(phases), n_solves=n_solves, n_clipped=stats.n_clipped)
 

@@ -173,3 +173,17 @@ def test_write_verify_reaches_targets():
     short = program(Tile(np.full((3, 3), dev.g_min)), dev, None,
                     WriteVerify(targets, width=dev.dt_max / 200, max_pulses=3), v_write=1.6)
     assert short.n_unverified == 2
+
+
+def test_vectorised_row_write_equals_the_phase_loop():
+    """The closed-form V/2 row-by-row path agrees with the general per-phase loop on ideal wires."""
+    dev, tile, rng = pair_tile(M=7, N=5, seed=4)
+    widths = rng.choice([-3e-8, -1e-8, 0.0, 1e-8, 2e-8], size=tile.shape)
+    twin = Tile(tile.g.copy(), pairs=True)
+    P = prog.physical_widths(tile, widths)
+    fast = prog._row_write_v2_linear(tile, dev, None, P, 1.6, None, "numba")
+    phases = list(prog._row_phases(P, 1.6, 0.5))
+    loop = prog._program_at_once(twin, dev, None, P, phases, 1.6, None, "numba")
+    np.testing.assert_array_equal(tile.g, twin.g)
+    np.testing.assert_allclose(fast.energy, loop.energy, rtol=1e-12)
+    assert fast.time == pytest.approx(loop.time) and fast.n_phases == loop.n_phases
