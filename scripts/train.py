@@ -4,7 +4,7 @@ Every weight update is a pulse schedule sent to the simulated chip; the rule
 sees only what the chip's neurons measure. The run writes, in ``--out``:
 
 - ``run.h5``: per-device conductance histories, pulse counts, per-epoch metrics,
-  provenance and a checkpoint after every epoch (``scripts/inspect.py`` reads it);
+  provenance and a checkpoint after every epoch (``scripts/inspect_run.py`` reads it);
 - ``learning_curve.png``, ``conductances.png`` (histograms through training),
   ``features.png`` (hidden units' weights as 28x28 images, thesis Fig. 2.2),
   ``pulse_widths.png`` (the RProp width distribution, RProp only).
