@@ -378,6 +378,8 @@ class Chip:
         """
         from .history import HistoryWriter, provenance
         shapes = {name: t.tile.g.shape for name, t in self._tiles.items()}
+        if record == "all":   # compressing every device at every event costs more than it saves
+            options.setdefault("compression", None)
         ranges = {name: (t.device.g_min, t.device.g_max) for name, t in self._tiles.items()}
         writer = HistoryWriter(path, shapes, record=record, stride=stride,
                                rng=np.random.default_rng([self.seed or 0, 0x5EED]),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import circuits
-from circuits import NetlistError, OuterProductWrite, RowByRowWrite
+from circuits import NetlistError, RowByRowWrite
 from circuits.spice import run_ngspice
 from learning.perceptron import ManhattanPerceptron
 
@@ -17,8 +17,10 @@ PATTERNS = np.array([[1, 1, 1, 0, 1, 0, 1, 1, 1],
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_examples_load_read_and_pulse(path):
+def test_examples_load_read_pulse_and_record(path, tmp_path):
+    from circuits.history import History
     chip = circuits.load(path, seed=3)
+    writer = chip.record_to(tmp_path / "run.h5", record=50)
     for tile in chip.tiles:
         rows_group, cols_group = chip.tile_groups(tile)
         n_in = chip.groups[rows_group].size
@@ -36,6 +38,12 @@ def test_examples_load_read_and_pulse(path):
         assert report.pulses.sum() >= 2
         if before is not None:
             assert not np.allclose(before, chip.measure_conductance(tile))
+    writer.close()
+    with History(tmp_path / "run.h5") as hist:
+        assert set(hist.tiles) == set(chip.tiles)
+        for tile in chip.tiles:
+            assert hist.n_events(tile) >= 1 and hist.pulse_map(tile).sum() >= 2
+        assert hist.provenance["seed"] == 3
 
 
 def test_same_seed_same_chip():
