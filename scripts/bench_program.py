@@ -25,7 +25,6 @@ from crossbar.program import program
 from crossbar.schedules import OuterProductWrite, RowByRowWrite
 from crossbar.tile import Tile, Wires
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def best(fn, repeats):
@@ -142,13 +141,8 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
-        path = ROOT / "BENCHMARKS.md"
-        old = path.read_text() if path.exists() else "# Benchmarks\n"
-        start = old.find("## Programming")
-        if start >= 0:
-            end = old.find("\n## ", start + 1)
-            old = old[:start] + (old[end + 1:] if end >= 0 else "")
-        path.write_text(old.rstrip() + "\n\n" + text)
+        from benchmarks_md import replace_section
+        replace_section("Programming", text)
 
 
 if __name__ == "__main__":

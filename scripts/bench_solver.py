@@ -246,12 +246,8 @@ def write_section(text, dev):
     body = head + text + "\n"
     if dev:
         body += "\n" + dev.get("markdown", str(dev)) + "\n"
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = old.find("## Circuit solver")
-    if start >= 0:
-        end = old.find("\n## ", start + 1)
-        old = old[:start] + (old[end + 1:] if end >= 0 else "")
-    path.write_text(old.rstrip() + "\n\n" + body)
+    from benchmarks_md import replace_section
+    replace_section("Circuit solver", body, path)
 
 
 if __name__ == "__main__":
