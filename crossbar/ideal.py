@@ -34,9 +34,16 @@ def solve_ideal(g, access, iv, row_g, row_v, col_g, col_v, *, options, backend) 
             return G * v_cell
         if free_r.size or free_c.size:
             V, U = _linear_free_lines(G, row_g, row_v, col_g, col_v, V, U, free_r, free_c)
-        # current into each held column (out of the line) and out of each held row, by KCL
-        col_sum = V @ G - U * G.sum(axis=0)
-        row_sum = V * G.sum(axis=1) - U @ G.T
+        # current into each held column (out of the line) and out of each held row, by KCL;
+        # a side that is all at 0 V contributes nothing, so its products are skipped
+        col_sum = np.zeros((K, N))
+        row_sum = np.zeros((K, M))
+        if V.any():
+            col_sum += V @ G
+            row_sum += V * G.sum(axis=1)
+        if U.any():
+            col_sum -= U * G.sum(axis=0)
+            row_sum -= U @ G.T
         i_cell = None
     else:
         def law(v_cell):

@@ -50,6 +50,9 @@ def parse_args(argv=None):
                     help="pulse width (RProp: initial and largest width), s; default: the drivers' dt_max")
     ap.add_argument("--tile", default=None, help="tile to train (default: the only one)")
     ap.add_argument("--seed", type=int, default=None, help="overrides the netlist's .seed")
+    ap.add_argument("--eval-every", type=int, default=1, help="evaluate every this many epochs (and at the end)")
+    ap.add_argument("--eval-train", type=int, default=None,
+                    help="training images used for the training error (default: as many as --test)")
     ap.add_argument("--record", default="2000", help="devices with full traces per tile: a number or 'all'")
     ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     return ap.parse_args(argv)
@@ -114,8 +117,12 @@ def main(argv=None):
                     prog_time += report.time
                     pulses += int(report.pulses.sum())
                 bar.set_postfix(recon=f"{np.mean(recon[-20:]):.4f}")
-            test_err = model.error_rate(x_test, y_test)
-            train_err = model.error_rate(x_train[:args.test], y_train[:args.test])
+            if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
+                n_tr = args.eval_train or args.test
+                test_err = model.error_rate(x_test, y_test)
+                train_err = model.error_rate(x_train[:n_tr], y_train[:n_tr])
+            else:
+                test_err = train_err = float("nan")
             for k, v in (("epoch", epoch + 1), ("test_error", test_err), ("train_error", train_err),
                          ("reconstruction", float(np.mean(recon))), ("energy_J", energy),
                          ("programming_time_s", prog_time), ("pulses", pulses),
@@ -160,8 +167,11 @@ def _jsonable(x):
 
 def plots(out, h5, chip, tile, model, policy, metrics):
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(metrics["epoch"], np.array(metrics["test_error"]) * 100, "o-", label="test")
-    ax.plot(metrics["epoch"], np.array(metrics["train_error"]) * 100, "s--", label="train")
+    epochs = np.array(metrics["epoch"])
+    for key, style, label in (("test_error", "o-", "test"), ("train_error", "s--", "train")):
+        err = np.array(metrics[key], dtype=float)
+        ok = np.isfinite(err)            # epochs without an evaluation are skipped
+        ax.plot(epochs[ok], err[ok] * 100, style, label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.legend()

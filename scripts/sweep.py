@@ -1,0 +1,162 @@
+"""Pulse-width sweeps of the DRBM on Dask: width × device setting × update policy × chains × trials.
+
+Every task trains one DRBM through pulses, as scripts/train.py does, and returns its test
+error. A ``dask.distributed.LocalCluster`` runs the tasks on this machine by default; with
+``--scheduler tcp://host:8786`` the same sweep runs on a real cluster (every worker needs
+this package installed). The sweep writes ``results.csv``, ``results.md`` (median and
+quartiles per setting) and ``sweep.png``: test error against dt/dt_max, median with the
+interquartile range, one curve per setting (the thesis' Fig. 2.3/2.5 style).
+
+    python scripts/sweep.py netlists/drbm_mnist.net --widths 1e-4 1e-3 1e-2 --betas 0.005 3 \\
+        --trials 3 --epochs 30 --train 40000 --test 10000 --out runs/sweep
+
+Widths are given as fractions of the device's dt_max. ``--betas`` overrides the device
+model's non-linearity (beta_p = beta_d = beta, with C re-derived from dt_max, as in the thesis).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import itertools
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+
+def run_trial(netlist_path, *, beta, width_frac, policy, chains, trial, epochs, n_train, n_test, batch):
+    """Train one DRBM and return its final errors (runs in a Dask worker)."""
+    import circuits
+    from circuits.build import build_chip
+    from learning.data import binarise, minibatches, thesis_split
+    from learning.rbm import DRBM
+    from learning.updates import Cst, RProp
+
+    net = circuits.read_netlist(netlist_path)
+    net = override_device(net, beta=beta, width_frac=width_frac)
+    chip = build_chip(net, seed=1000 + trial)
+    tile = chip.tiles[0]
+    model = DRBM(chip, tile)
+    width = chip.pulse_limits[1]
+    pol = Cst(width, limits=chip.pulse_limits) if policy == "cst" else \
+        RProp(chip.tile_shape(tile), width, limits=chip.pulse_limits)
+    split = thesis_split()
+    x, y = binarise(split.train_images[:n_train]), split.train_labels[:n_train]
+    rng = np.random.default_rng([trial, 7])
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        for idx in minibatches(len(x), batch, rng):
+            model.train_batch(model.visible_vector(x[idx], y[idx]), pol, chains=chains)
+    test = model.error_rate(binarise(split.test_images[:n_test]), split.test_labels[:n_test])
+    return dict(beta=beta, width_frac=width_frac, policy=policy, chains=chains, trial=trial, epochs=epochs,
+                n_train=n_train, n_test=n_test, test_error=test, seconds=time.perf_counter() - t0,
+                dropped_pulses=pol.n_dropped)
+
+
+def override_device(net, *, beta, width_frac):
+    """The netlist with every exponential device at ``beta`` and drivers pulsing width_frac * dt_max."""
+    models = {}
+    dt_max = None
+    for name, card in net.models.items():
+        if card.type == "exponential":
+            params = dict(card.params, beta_p=beta, beta_d=beta, preset="none")
+            card = dataclasses.replace(card, params=params)
+            dt_max = params["dt_max"]
+        models[name] = card
+    if dt_max is None:
+        raise SystemExit("the sweep needs a netlist with an exponential device model")
+    program = net.program
+    params = dict(program.params if program else {}, dt_min=0.0, dt_max=width_frac * dt_max)
+    program = dataclasses.replace(program, params=params) if program else None
+    return dataclasses.replace(net, models=models, program=program)
+
+
+def summarise(rows):
+    keyf = lambda r: (r["beta"], r["policy"], r["chains"], r["width_frac"])  # noqa: E731
+    out = []
+    for key, grp in itertools.groupby(sorted(rows, key=keyf), key=keyf):
+        errs = np.array([r["test_error"] for r in grp])
+        q1, med, q3 = np.percentile(errs, [25, 50, 75])
+        out.append(dict(zip(("beta", "policy", "chains", "width_frac"), key), median=med, q1=q1, q3=q3, n=len(errs)))
+    return out
+
+
+def plot(summary, path):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    setting = lambda s: (s["beta"], s["policy"], s["chains"])  # noqa: E731
+    for key, grp in itertools.groupby(sorted(summary, key=setting), key=setting):
+        grp = sorted(grp, key=lambda s: s["width_frac"])
+        w = np.array([s["width_frac"] for s in grp])
+        med = np.array([s["median"] for s in grp]) * 100
+        lo = np.array([s["q1"] for s in grp]) * 100
+        hi = np.array([s["q3"] for s in grp]) * 100
+        line, = ax.plot(w, med, "o-", label=f"β={key[0]:g}, {key[1]}, {key[2]} chain{'s' * (key[2] > 1)}")
+        ax.fill_between(w, lo, hi, color=line.get_color(), alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("Δt / Δt_max")
+    ax.set_ylabel("test error (%)")
+    ax.legend(fontsize=8)
+    ax.set_title("DRBM test error against pulse width (median, quartiles)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None, client=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("netlist")
+    ap.add_argument("--widths", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2],
+                    help="pulse widths as fractions of the device's dt_max")
+    ap.add_argument("--betas", type=float, nargs="+", default=[0.005])
+    ap.add_argument("--policies", nargs="+", choices=("cst", "rprop"), default=["cst"])
+    ap.add_argument("--chains", type=int, nargs="+", default=[1])
+    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--train", type=int, default=40000)
+    ap.add_argument("--test", type=int, default=10000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    ap.add_argument("--out", default="runs/sweep")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from dask.distributed import Client, LocalCluster, as_completed
+    own = client is None
+    if own:
+        client = Client(args.scheduler) if args.scheduler else \
+            Client(LocalCluster(n_workers=args.workers, threads_per_worker=1))
+    try:
+        tasks = [dict(beta=b, width_frac=w, policy=p, chains=c, trial=t, epochs=args.epochs, n_train=args.train,
+                      n_test=args.test, batch=args.batch)
+                 for b, w, p, c, t in itertools.product(args.betas, args.widths, args.policies, args.chains,
+                                                        range(args.trials))]
+        futures = [client.submit(run_trial, str(Path(args.netlist).resolve()), pure=False, **kw) for kw in tasks]
+        rows = []
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="run"):
+            rows.append(fut.result())
+    finally:
+        if own:
+            client.close()
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: (r["beta"], r["policy"], r["chains"], r["width_frac"], r["trial"])))
+    summary = summarise(rows)
+    lines = ["| β | policy | chains | Δt/Δt_max | test error median | quartiles | trials |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {s['beta']:g} | {s['policy']} | {s['chains']} | {s['width_frac']:g} | {s['median'] * 100:.2f}% | "
+              f"{s['q1'] * 100:.2f}–{s['q3'] * 100:.2f}% | {s['n']} |" for s in summary]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    plot(summary, out / "sweep.png")
+    print("\n".join(lines))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
