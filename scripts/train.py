@@ -33,7 +33,7 @@ import circuits  # noqa: E402
 from circuits.history import History, read_checkpoint  # noqa: E402
 from learning.data import binarise, minibatches, thesis_split  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
-from learning.updates import Cst, RProp  # noqa: E402
+from learning.updates import Cst, Proportional, RProp  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,7 +45,9 @@ def parse_args(argv=None):
     ap.add_argument("--test", type=int, default=1000, help="test images (thesis: 10000)")
     ap.add_argument("--batch", type=int, default=100, help="mini-batch size (thesis: 100)")
     ap.add_argument("--chains", type=int, default=1, help="parallel CD chains per sample (thesis: 1 or 20)")
-    ap.add_argument("--policy", choices=("cst", "rprop"), default="cst")
+    ap.add_argument("--policy", choices=("cst", "rprop", "proportional"), default="cst",
+                    help="proportional: widths = --scale x statistic (the software baseline, with an ideal device)")
+    ap.add_argument("--scale", type=float, default=2.5e-5, help="seconds of pulse per count (proportional)")
     ap.add_argument("--width", type=float, default=None,
                     help="pulse width (RProp: initial and largest width), s; default: the drivers' dt_max")
     ap.add_argument("--tile", default=None, help="tile to train (default: the only one)")
@@ -67,11 +69,14 @@ def main(argv=None):
     tile = args.tile or chip.tiles[0]
     model = DRBM(chip, tile)
     width = args.width if args.width is not None else chip.pulse_limits[1]
-    if not np.isfinite(width):
-        sys.exit("give --width: the netlist's drivers have no dt_max")
     shape = chip.tile_shape(tile)
     limits = chip.pulse_limits
-    policy = Cst(width, limits=limits) if args.policy == "cst" else RProp(shape, width, limits=limits)
+    if args.policy == "proportional":
+        policy = Proportional(args.scale, limits=limits)
+    elif not np.isfinite(width):
+        sys.exit("give --width: the netlist's drivers have no dt_max")
+    else:
+        policy = Cst(width, limits=limits) if args.policy == "cst" else RProp(shape, width, limits=limits)
 
     split = thesis_split()
     x_train = binarise(split.train_images[:args.train])

@@ -90,3 +90,20 @@ def test_parallel_chains_scale_the_statistic(chains):
     cd = RBM(chip, "w").cd_statistic(np.ones((5, NV)), chains=chains)
     assert cd.statistic.shape == (NV + 1, NH + 1)
     assert np.abs(cd.statistic).max() <= 5 * chains
+
+
+def test_ideal_device_baseline_is_plain_cd_with_a_learning_rate():
+    """netlists/drbm_software.net + proportional widths: the chip update is 0.01 (N+ - N-) / 100."""
+    from pathlib import Path
+
+    import circuits
+    from learning.rbm import DRBM
+    from learning.updates import Proportional
+    chip = circuits.load(Path(__file__).resolve().parents[1] / "netlists" / "drbm_software.net")
+    model = DRBM(chip, "w")
+    rng = np.random.default_rng(0)
+    v = (rng.random((100, 794)) < 0.2).astype(float)
+    tile = chip._tiles["w"].tile          # the test, not the rule, looks at the devices
+    w0 = tile.weights()
+    stats, report = model.train_batch(v, Proportional(2.5e-5, limits=chip.pulse_limits))
+    np.testing.assert_allclose(tile.weights() - w0, 0.01 * stats.statistic / 100, atol=1e-8)
