@@ -81,14 +81,19 @@ def nodal_matrix(tile, v):
 
 # ---------------------------------------------------------------- one measurement per process
 
-def run_vs_spsolve(M):
-    import scipy.sparse.linalg as sla
+def _timed_single_solve(M):
+    """The benchmark tile, one input vector, our best cold-solve time and its memory growth."""
     tile, rng = benchmark_tile(M)
     v = rng.uniform(-V_RANGE, V_RANGE, (1, M))
     _warm_up(tile, v)
     base = _rss_mib()
     t_ours, read = _ours(tile, v, repeats=3)
-    mem_ours = _rss_mib() - base
+    return tile, v, t_ours, read, _rss_mib() - base
+
+
+def run_vs_spsolve(M):
+    import scipy.sparse.linalg as sla
+    tile, v, t_ours, read, mem_ours = _timed_single_solve(M)
     A, b = nodal_matrix(tile, v)
     base = _rss_mib()
     t0 = time.perf_counter()
@@ -104,12 +109,7 @@ def run_vs_spsolve(M):
 def run_vs_ngspice(M):
     from circuits.spice import run_ngspice
     from circuits.tile_spice import tile_deck
-    tile, rng = benchmark_tile(M)
-    v = rng.uniform(-V_RANGE, V_RANGE, (1, M))
-    _warm_up(tile, v)
-    base = _rss_mib()
-    t_ours, read = _ours(tile, v, repeats=3)
-    mem_ours = _rss_mib() - base
+    tile, v, t_ours, read, mem_ours = _timed_single_solve(M)
     deck = tile_deck(tile, np.full(M, 1.0 / R_DRIVER), v[0], np.full(M, np.inf), np.zeros(M))
     t0 = time.perf_counter()
     op = run_ngspice(deck, timeout=1800)
@@ -127,14 +127,10 @@ def run_vs_ngspice(M):
 
 
 def run_large(M):
-    tile, rng = benchmark_tile(M)
-    v = rng.uniform(-V_RANGE, V_RANGE, (1, M))
-    _warm_up(tile, v)
-    base = _rss_mib()
-    t_ours, read = _ours(tile, v, repeats=3)
+    tile, v, t_ours, read, mem_ours = _timed_single_solve(M)
     kcl = read.solution.kcl_residual()["relative"]
     return dict(case=f"{M}×{M}, one input vector", ours_s=t_ours, ref_s=None, ratio=None,
-                agreement=kcl, ours_mib=_rss_mib() - base, ref_mib=None, iterations=read.solution.iterations,
+                agreement=kcl, ours_mib=mem_ours, ref_mib=None, iterations=read.solution.iterations,
                 note="agreement column: relative KCL residual")
 
 

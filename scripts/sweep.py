@@ -130,8 +130,11 @@ def main(argv=None, client=None):
     from dask.distributed import Client, LocalCluster, as_completed
     own = client is None
     if own:
+        # one thread per worker process for numba and BLAS: their thread pools spin-wait, and
+        # two pools per core slow each task down many times over
+        single = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         client = Client(args.scheduler) if args.scheduler else \
-            Client(LocalCluster(n_workers=args.workers, threads_per_worker=1))
+            Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, env=single))
     try:
         tasks = [dict(beta=b, width_frac=w, policy=p, chains=c, trial=t, epochs=args.epochs, n_train=args.train,
                       n_test=args.test, batch=args.batch)
