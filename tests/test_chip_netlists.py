@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import circuits
-from circuits import NetlistError, RowByRowWrite
+from circuits import NetlistError, OuterProductWrite, RowByRowWrite
 from circuits.spice import run_ngspice
 from learning.perceptron import ManhattanPerceptron
 
@@ -99,3 +99,16 @@ def test_sneak_path_netlist_read_matches_ngspice(ngspice):
     # each column ends in its load resistor and a 0 V source that carries the column current
     i_spice = np.array([op.current(f"VC{j}") for j in range(n)])
     np.testing.assert_allclose(i_ours[0], i_spice[: i_ours.shape[1]], rtol=1e-9)
+
+
+def test_perceptron_outer_product_write_leaves_half_selected_devices_bit_identical():
+    chip = circuits.load(NETLISTS / "prezioso_perceptron.net", seed=1)
+    t = chip._tiles["w"].tile                   # the test looks at the devices directly
+    rows = np.array([1, 0, 1, 1, 0, 1, 0, 1, 0, 1])
+    cols = np.array([1, -1, 0])
+    g0 = t.g.copy()
+    report = chip.pulse("w", OuterProductWrite(rows=rows, cols=cols, width=chip.pulse_limits[1] / 10))
+    selected = np.outer(rows != 0, np.repeat(cols != 0, 2))
+    assert np.array_equal(t.g[~selected], g0[~selected])          # half-selected: untouched
+    assert np.all(t.g[selected] != g0[selected])                 # fully selected: all moved
+    assert not report.disturbed.any() and report.pulses[selected].min() == 1
