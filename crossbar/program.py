@@ -21,7 +21,7 @@ from .cells import ACCESS_NONE, cell_current, is_linear, linear_conductance, mem
 from .devices import UpdateStats
 from .errors import ParameterError
 from .schedules import OuterProductWrite, RowByRowWrite, WriteVerify
-from .terminals import INF
+from .terminals import INF, driver_conductance
 
 
 @dataclass
@@ -48,12 +48,6 @@ class PulseReport:
     n_clipped: int
 
 
-def _driver_conductance(r, n):
-    r = np.broadcast_to(np.asarray(r, dtype=float), (n,))
-    with np.errstate(divide="ignore"):
-        return np.where(r == 0, INF, 1.0 / np.where(r == 0, 1.0, r))
-
-
 def device_voltages(tile, row_v, col_v, floating_rows=(), floating_cols=()):
     """Voltage across each memristor when rows and (physical) columns are driven.
 
@@ -64,8 +58,8 @@ def device_voltages(tile, row_v, col_v, floating_rows=(), floating_cols=()):
     col_v = np.asarray(col_v, dtype=float)
     if row_v.shape != (M,) or col_v.shape != (Np,):
         raise ParameterError(f"row_v must have shape ({M},) and col_v ({Np},); got {row_v.shape} and {col_v.shape}")
-    row_g = _driver_conductance(tile.wires.r_row_driver, M)
-    col_g = _driver_conductance(tile.wires.r_col_driver, Np)
+    row_g = driver_conductance(tile.wires.r_row_driver, M)
+    col_g = driver_conductance(tile.wires.r_col_driver, Np)
     row_g[list(floating_rows)] = 0.0
     col_g[list(floating_cols)] = 0.0
     sol = tile.solve(row_g, row_v[None], col_g, col_v[None])
@@ -471,6 +465,6 @@ def measure_row(tile, row, v_read):
     M, Np = tile.g.shape
     row_v = np.zeros(M)
     row_v[row] = v_read
-    row_g = _driver_conductance(tile.wires.r_row_driver, M)
+    row_g = driver_conductance(tile.wires.r_row_driver, M)
     sol = tile.solve(row_g, row_v[None], np.full(Np, INF), np.zeros((1, Np)))
     return sol.i_col_end[0] / v_read

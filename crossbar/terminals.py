@@ -26,6 +26,13 @@ from .checks import check_range
 INF = math.inf
 
 
+def driver_conductance(r_source, n: int) -> np.ndarray:
+    """Norton conductances (n,) of line drivers with output resistance ``r_source`` (inf when 0)."""
+    r = np.broadcast_to(np.asarray(r_source, dtype=float), (n,))
+    with np.errstate(divide="ignore"):
+        return np.where(r == 0, INF, 1.0 / np.where(r == 0, 1.0, r))
+
+
 @dataclass(frozen=True)
 class Driver:
     """A voltage source driving a line through its output resistance."""
@@ -100,16 +107,6 @@ class TIA:
         a = self.gain
         return np.full(n, (1 + a) / self.r_feedback), np.full(n, a * self.v_plus / (1 + a))
 
-    def saturated_norton(self, rail):
-        """Norton equivalent of an op-amp whose output sits at ``rail``."""
-        return 1.0 / self.r_feedback, rail
-
-    def unclipped_output(self, current, v_end):
-        """Output voltage the op-amp would need; ``current`` flows into the input."""
-        return v_end - self.r_feedback * np.asarray(current)
-
-    def output(self, current, v_end):
-        return np.clip(self.unclipped_output(current, v_end), self.v_rail_neg, self.v_rail_pos)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .checks import check_range
 from .errors import ParameterError
 from .solution import Solution
 from .solve import SolverOptions, solve_crossbar
-from .terminals import TIA, LoadResistor, VirtualGround
+from .terminals import TIA, LoadResistor, VirtualGround, driver_conductance
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,6 @@ class Tile:
                               self.wires.r_col_segment, row_g_ext, row_v_ext, col_g_ext, col_v_ext,
                               x0=x0, options=self.solver, backend=self.backend)
 
-    def _driver_g(self, r, n):
-        r = np.broadcast_to(np.asarray(r, dtype=float), (n,))
-        with np.errstate(divide="ignore"):
-            return np.where(r == 0, np.inf, 1.0 / np.where(r == 0, 1.0, r))
-
     def read_rows(self, v, *, sense=VirtualGround(), floating_rows=(), floating_cols=(),
                   warm_start: bool = True) -> Read:
         """Forward read: drive the rows with ``v`` (K, M) volts and sense the columns.
@@ -186,7 +181,7 @@ class Tile:
         float_cols = self._physical_lines(floating_cols)
         if direction == "forward":
             v = self._drive(v, self.rows, "v")
-            row_g = self._driver_g(self.wires.r_row_driver, M)
+            row_g = driver_conductance(self.wires.r_row_driver, M)
             row_g[float_rows] = 0.0
             col_g, col_v = sense.norton(Np)
             col_g = col_g.copy()
@@ -198,7 +193,7 @@ class Tile:
             vp[:, 0::2] = v
             vp[:, 1::2] = -v
             v = vp
-        col_g = self._driver_g(self.wires.r_col_driver, Np)
+        col_g = driver_conductance(self.wires.r_col_driver, Np)
         col_g[float_cols] = 0.0
         row_g, row_v = sense.norton(M)
         row_g = row_g.copy()
