@@ -78,6 +78,7 @@ class History:
             self._f.close()
             raise HistoryError(f"{self.path} has format version {v}, newer than this reader")
         self._index_cache = {}
+        self._handles = {}
 
     # ---------------------------------------------------------------- file
 
@@ -129,20 +130,25 @@ class History:
         except KeyError:
             raise ParameterError(f"no tile {tile!r} in {self.path}; it has {sorted(self.tiles)}") from None
 
+    def _ds(self, tile, name):
+        """A per-event dataset, refreshed: one handle per dataset, so that the extent a
+        refresh sees is the extent the following read uses (SWMR)."""
+        key = (tile, name)
+        if key not in self._handles:
+            self._handles[key] = self._group(tile)[name]
+        d = self._handles[key]
+        d.refresh()
+        return d
+
     def n_events(self, tile) -> int:
         """Rows (recorded events) of ``tile``: those complete in every per-event dataset."""
         g = self._group(tile)
-        n = None
-        for name in _ROW_DATASETS:
-            if name in g:
-                d = g[name]
-                d.refresh()
-                n = d.shape[0] if n is None else min(n, d.shape[0])
-        return n
+        return min(self._ds(tile, name).shape[0] for name in _ROW_DATASETS if name in g)
 
     def events(self, tile) -> np.ndarray:
         """Global event number of each row, (n_events,) int64."""
-        return self._group(tile)["event"][: self.n_events(tile)]
+        n = self.n_events(tile)
+        return self._ds(tile, "event")[:n]
 
     def recorded(self, tile) -> np.ndarray:
         """(i, j) of the devices with a full trace, (n_recorded, 2)."""
@@ -182,7 +188,7 @@ class History:
         start, stop, step = rows.indices(n)
         if stop <= start:
             return np.empty(0, dtype=self._group(tile)["g"].dtype)
-        return self._group(tile)["g"][start:stop:step, col]
+        return self._ds(tile, "g")[start:stop:step, col]
 
     def snapshot(self, tile, row: int = -1) -> np.ndarray:
         """Conductances of one recorded event as an (M, N) image, nan where not recorded."""
@@ -195,7 +201,7 @@ class History:
         out = np.full((M, N), np.nan)
         if "g" in g:
             idx = self.recorded(tile)
-            out[idx[:, 0], idx[:, 1]] = g["g"][r]
+            out[idx[:, 0], idx[:, 1]] = self._ds(tile, "g")[r]
         return out
 
     def histograms(self, tile, rows=slice(None)):
@@ -211,7 +217,7 @@ class History:
         """
         g = self._group(tile)
         sl = slice(*rows.indices(self.n_events(tile)))
-        return g["hist"][sl], g["hist_edges"][()]
+        return self._ds(tile, "hist")[sl], g["hist_edges"][()]
 
     def summary(self, tile, rows=slice(None)) -> dict:
         """Per-event statistics over all devices of ``tile`` (``rows``: a slice of events).
@@ -220,10 +226,9 @@ class History:
         given), ``energy`` (cumulative, J), ``mean``, ``std``, ``min``, ``max`` (S),
         ``below``, ``above`` (devices outside the histogram range), ``nonfinite``.
         """
-        g = self._group(tile)
         sl = slice(*rows.indices(self.n_events(tile)))
-        s = g["summary"][sl]
-        out = {"event": g["event"][sl], "time": g["time"][sl], "energy": g["energy"][sl]}
+        s = self._ds(tile, "summary")[sl]
+        out = {name: self._ds(tile, name)[sl] for name in ("event", "time", "energy")}
         out.update({k: s[k] for k in s.dtype.names})
         return out
 
