@@ -232,24 +232,34 @@ def row_operator_numpy(g_row, D, r, c, out):
 # right-hand side, which keeps the result independent of the thread count.
 
 @nb.njit(parallel=True, cache=True)
-def schur_apply_numba(g_row, g_col, D, e_r, inv_r, p, w, q, partial):
-    """``q = S p`` (``w`` = row layer response) and ``partial[k, b]`` sums of ``p*q``."""
-    solve_rows_numba(g_row, e_r, inv_r, p, D, w)
-    col_operator_numba(g_col, D, p, w, q)
-    K, M, N = p.shape
+def line_dot_numba(a, b, partial):
+    """``partial[k, i]`` sums of ``a*b`` along each row line."""
+    K, M, N = a.shape
     for ki in prange(K * M):
         k = ki // M
         i = ki % M
         s = 0.0
         for j in range(N):
-            s += p[k, i, j] * q[k, i, j]
+            s += a[k, i, j] * b[k, i, j]
         partial[k, i] = s
+
+
+def line_dot_numpy(a, b, partial):
+    partial[:] = (a * b).sum(axis=2)
+
+
+@nb.njit(cache=True)
+def schur_apply_numba(g_row, g_col, D, e_r, inv_r, p, w, q, partial):
+    """``q = S p`` (``w`` = row layer response) and ``partial[k, b]`` sums of ``p*q``."""
+    solve_rows_numba(g_row, e_r, inv_r, p, D, w)
+    col_operator_numba(g_col, D, p, w, q)
+    line_dot_numba(p, q, partial)
 
 
 def schur_apply_numpy(g_row, g_col, D, e_r, inv_r, p, w, q, partial):
     solve_rows_numpy(g_row, e_r, inv_r, p, D, w)
     col_operator_numpy(g_col, D, p, w, q)
-    partial[:] = (p * q).sum(axis=2)
+    line_dot_numpy(p, q, partial)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -275,23 +285,16 @@ def update_numpy(alpha, p, q, x, r, partial):
     partial[:] = (r * r).sum(axis=2)
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def precondition_numba(g_col, e_c, inv_c, r, z, partial):
     """``z = (T_c + D)^-1 r`` and ``partial[k, i]`` sums of ``r*z``."""
     solve_cols_numba(g_col, e_c, inv_c, r, z)
-    K, M, N = r.shape
-    for ki in prange(K * M):
-        k = ki // M
-        i = ki % M
-        s = 0.0
-        for j in range(N):
-            s += r[k, i, j] * z[k, i, j]
-        partial[k, i] = s
+    line_dot_numba(r, z, partial)
 
 
 def precondition_numpy(g_col, e_c, inv_c, r, z, partial):
     solve_cols_numpy(g_col, e_c, inv_c, r, z)
-    partial[:] = (r * z).sum(axis=2)
+    line_dot_numpy(r, z, partial)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -308,23 +311,6 @@ def xpby_numba(z, beta, p):
 
 def xpby_numpy(z, beta, p):
     p[:] = z + beta[:, None, None] * p
-
-
-@nb.njit(parallel=True, cache=True)
-def line_dot_numba(a, b, partial):
-    """``partial[k, i]`` sums of ``a*b`` along each row line."""
-    K, M, N = a.shape
-    for ki in prange(K * M):
-        k = ki // M
-        i = ki % M
-        s = 0.0
-        for j in range(N):
-            s += a[k, i, j] * b[k, i, j]
-        partial[k, i] = s
-
-
-def line_dot_numpy(a, b, partial):
-    partial[:] = (a * b).sum(axis=2)
 
 
 KERNELS = {
