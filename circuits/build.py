@@ -91,10 +91,8 @@ class _at:
 
 
 def _locate(netlist, err):
-    """Point a chip-structure error at the card it is about (the tile or group it names)."""
-    text = str(err)
-    for name, card in list(netlist.tiles.items()) + list(netlist.groups.items()):
-        if f"tile {name} " in text or f"group {name} " in text:
-            return netlist.error(card.pos, text)
-    return netlist.error(next(iter(netlist.groups.values())).pos, text) if netlist.groups else err
-
+    """Point a chip-structure error at the card of the tile or group it is about."""
+    card = netlist.tiles.get(err.subject) or netlist.groups.get(err.subject)
+    if card is None and netlist.groups:
+        card = next(iter(netlist.groups.values()))
+    return netlist.error(card.pos, str(err)) if card is not None else err

@@ -34,7 +34,15 @@ from .neurons import NeuronGroup
 
 
 class ChipError(CrossbarError, ValueError):
-    """The chip's structure is inconsistent (a dangling group, a size mismatch...)."""
+    """The chip's structure is inconsistent (a dangling group, a size mismatch...).
+
+    ``subject`` names the tile or group the error is about (None if none), so a
+    chip built from a netlist can point at that card.
+    """
+
+    def __init__(self, message: str, subject: str | None = None):
+        super().__init__(message)
+        self.subject = subject
 
 
 @dataclass(frozen=True)
@@ -118,23 +126,23 @@ class Chip:
         for name, t in self._tiles.items():
             for end in (t.rows, t.cols):
                 if end not in self.groups:
-                    raise ChipError(f"tile {name}: unknown neuron group {end!r}")
+                    raise ChipError(f"tile {name}: unknown neuron group {end!r}", subject=name)
             self.graph.add_edge(t.rows, t.cols, key=name, bidirectional=t.bidirectional)
         self._validate()
 
     # ------------------------------------------------------------------ structure
     def _validate(self):
         for g in nx.isolates(self.graph):
-            raise ChipError(f"neuron group {g} is dangling: no tile connects it")
+            raise ChipError(f"neuron group {g} is dangling: no tile connects it", subject=g)
         for name, t in self._tiles.items():
             M, N = t.tile.shape
             rows, cols = self.groups[t.rows], self.groups[t.cols]
             if M != rows.lines:
                 raise ChipError(f"tile {name} has {M} rows but group {t.rows} drives {rows.lines} lines "
-                                f"({rows.size} neurons{' + bias' if rows.params.bias else ''})")
+                                f"({rows.size} neurons{' + bias' if rows.params.bias else ''})", subject=name)
             if N != cols.lines:
                 raise ChipError(f"tile {name} has {N} columns but group {t.cols} drives {cols.lines} lines "
-                                f"({cols.size} neurons{' + bias' if cols.params.bias else ''})")
+                                f"({cols.size} neurons{' + bias' if cols.params.bias else ''})", subject=name)
 
     @property
     def tiles(self) -> tuple[str, ...]:
@@ -279,7 +287,7 @@ class Chip:
         nudge = nudge or {}
         states = {g: np.zeros((K, self.groups[g].size)) if not init or g not in init
                   else np.array(init[g], dtype=float) for g in free}
-        act = {**clamp, **{g: self._activation_of_state(g, states[g]) for g in free}}
+        act = {**clamp, **{g: self.groups[g].activate(states[g], self.rng) for g in free}}
         if mode == "euler":
             taus = [self.groups[g].params.tau for g in free if self.groups[g].params.tau > 0]
             if not taus:
@@ -301,14 +309,11 @@ class Chip:
                     states[g] = u_all[g]
                 else:
                     states[g] = states[g] + dt / tau * (u_all[g] - states[g])
-                act[g] = self._activation_of_state(g, states[g])
+                act[g] = self.groups[g].activate(states[g], self.rng)
             if trace:
                 history.append({g: act[g].copy() for g in free})
         return SettleResult(activities={g: self._digitise(self.groups[g], act[g]) for g in free},
                             states=states, steps=steps, trace=history)
-
-    def _activation_of_state(self, g, s):
-        return self.groups[g].activate(s, self.rng)
 
     def _input_current(self, g, act, K):
         total = np.zeros((K, self.groups[g].size))

@@ -101,19 +101,21 @@ def half_select(M, N, row, col, v_write, scheme="V/2"):
     other rows V/3, other columns 2V/3, so every unselected cell sees ±V/3.
     A negative ``v_write`` writes the opposite polarity (RESET).
     """
-    row_v = np.zeros(M)
-    col_v = np.zeros(N)
-    if scheme == "V/2":
-        row_v[row] = v_write / 2
-        col_v[col] = -v_write / 2
-    elif scheme == "V/3":
-        row_v[:] = v_write / 3
-        col_v[:] = 2 * v_write / 3
-        row_v[row] = v_write
-        col_v[col] = 0.0
-    else:
-        raise ParameterError(f"scheme = {scheme!r}; allowed: 'V/2', 'V/3'")
+    row_sel, row_un, col_sel, col_un = bias_levels(v_write, scheme)
+    row_v = np.full(M, row_un)
+    col_v = np.full(N, col_un)
+    row_v[row] = row_sel
+    col_v[col] = col_sel
     return row_v, col_v
+
+
+def bias_levels(v, scheme):
+    """(selected row, unselected row, selected column, unselected column) voltages writing ``v``."""
+    if scheme == "V/2":
+        return v / 2, 0.0, -v / 2, 0.0
+    if scheme == "V/3":
+        return v, v / 3, 0.0, 2 * v / 3
+    raise ParameterError(f"scheme = {scheme!r}; allowed: 'V/2', 'V/3'")
 
 
 # ====================================================================== schedules
@@ -195,21 +197,19 @@ def program(tile, device, arrays, schedule, *, v_write, scheme="V/2", rng=None, 
     """
     if not np.isfinite(v_write) or v_write <= 0:
         raise ParameterError(f"v_write = {v_write!r} V is outside the allowed range (0, inf) V")
-    if scheme not in ("V/2", "V/3"):
-        raise ParameterError(f"scheme = {scheme!r}; allowed: 'V/2', 'V/3'")
+    bias_levels(v_write, scheme)   # rejects an unknown scheme
     if isinstance(schedule, WriteVerify):
         return _write_verify(tile, device, arrays, schedule, v_write, scheme, rng, backend)
     if not isinstance(schedule, (OuterProductWrite, RowByRowWrite)):
         raise ParameterError(f"unknown schedule {type(schedule).__name__}")
     P = physical_widths(tile, schedule.signed_widths())
-    frac = _FRACTION[scheme]
     if (isinstance(schedule, RowByRowWrite) and scheme == "V/2" and is_linear(tile.access, tile.iv)
             and _ideal_drive(tile) and _no_disturb(tile, device, v_write, scheme)):
         return _row_write_v2_linear(tile, device, arrays, P, v_write, rng, backend)
     if isinstance(schedule, OuterProductWrite):
-        phases = list(_outer_phases(tile, schedule, v_write, frac))
+        phases = list(_outer_phases(tile, schedule, v_write, scheme))
     else:
-        phases = list(_row_phases(P, v_write, frac))
+        phases = list(_row_phases(P, v_write, scheme))
     return _run(tile, device, arrays, P, phases, v_write, scheme, rng, backend)
 
 
@@ -234,7 +234,7 @@ def _no_disturb(tile, device, v_write, scheme):
     return True
 
 
-def _outer_phases(tile, schedule, v_write, frac):
+def _outer_phases(tile, schedule, v_write, scheme):
     """The four phases of a parallel outer-product write: (SET, RESET) x (rows +, rows -).
 
     Each yields a :class:`_Phase`; ``widths[j]`` is how long column j holds its
@@ -250,10 +250,10 @@ def _outer_phases(tile, schedule, v_write, frac):
             sel_rows = rows == r_sign
             sel_cols = cols == polarity * r_sign
             if sel_rows.any() and sel_cols.any():
-                yield _levels(sel_rows, np.where(sel_cols, width, 0.0), polarity, v_write, frac)
+                yield _levels(sel_rows, np.where(sel_cols, width, 0.0), polarity, v_write, scheme)
 
 
-def _row_phases(P, v_write, frac):
+def _row_phases(P, v_write, scheme):
     """Two phases per row (SET, RESET) writing per-device signed widths P (M, N_phys)."""
     M = P.shape[0]
     for i in range(M):
@@ -262,7 +262,7 @@ def _row_phases(P, v_write, frac):
             if w.any():
                 sel_rows = np.zeros(M, bool)
                 sel_rows[i] = True
-                yield _levels(sel_rows, w, polarity, v_write, frac)
+                yield _levels(sel_rows, w, polarity, v_write, scheme)
 
 
 @dataclass
@@ -280,13 +280,9 @@ class _Phase:
         return np.outer(self.sel_rows, self.widths > 0)
 
 
-def _levels(sel_rows, widths, polarity, v_write, frac):
+def _levels(sel_rows, widths, polarity, v_write, scheme):
     """Driver levels of one phase: selected lines share v_write, the rest sit at the half/third level."""
-    V = polarity * v_write
-    if frac == 0.5:
-        row_sel, row_un, col_sel, col_un = V / 2, 0.0, -V / 2, 0.0
-    else:
-        row_sel, row_un, col_sel, col_un = V, V / 3, 0.0, 2 * V / 3
+    row_sel, row_un, col_sel, col_un = bias_levels(polarity * v_write, scheme)
     return _Phase(np.where(sel_rows, row_sel, row_un), col_sel, col_un, widths, sel_rows)
 
 
@@ -440,7 +436,7 @@ def _write_verify(tile, device, arrays, schedule, v_write, scheme, rng, backend)
                 break
             widths = np.zeros((M, Np))
             widths[i, j] = -schedule.width if err > 0 else schedule.width
-            phases = list(_row_phases(widths, v_write, _FRACTION[scheme]))
+            phases = list(_row_phases(widths, v_write, scheme))
             _accumulate(total, _run(tile, device, arrays, widths, phases, v_write, scheme, rng, backend))
     return total
 

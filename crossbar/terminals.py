@@ -4,7 +4,7 @@ Every line has one terminal: rows at their left end (before column 0), columns
 at their bottom end (after row M-1). Whatever is attached there is reduced to a
 Norton equivalent, a conductance ``g`` to a voltage ``v``:
 
-- a voltage driver with source resistance ``r``: ``g = 1/r``, ``v = V_in``;
+- a voltage driver with source resistance ``r`` (:func:`driver_conductance`): ``g = 1/r``, ``v = V_in``;
 - an ideal virtual ground (an ideal TIA input): ``g = inf``, ``v = v_ref``;
 - a finite-gain TIA (gain A, feedback R_f): ``g = (1+A)/R_f``,
   ``v = A v_ref / (1+A)`` while its output is inside the rails; a saturated
@@ -31,21 +31,6 @@ def driver_conductance(r_source, n: int) -> np.ndarray:
     r = np.broadcast_to(np.asarray(r_source, dtype=float), (n,))
     with np.errstate(divide="ignore"):
         return np.where(r == 0, INF, 1.0 / np.where(r == 0, 1.0, r))
-
-
-@dataclass(frozen=True)
-class Driver:
-    """A voltage source driving a line through its output resistance."""
-
-    r_source: float = 0.0
-    """Source (driver) output resistance, ohm; 0 is an ideal source."""
-
-    def __post_init__(self):
-        check_range("r_source", self.r_source, 0.0, unit="ohm")
-
-    @property
-    def g(self) -> float:
-        return INF if self.r_source == 0 else 1.0 / self.r_source
 
 
 @dataclass(frozen=True)

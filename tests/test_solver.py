@@ -230,9 +230,8 @@ def test_zero_segment_mixed_with_resistive_is_an_error(kw, match):
 def test_negative_resistance_and_nan_input_are_named():
     with pytest.raises(ParameterError, match=r"r_row_segment .*outside the allowed range \[0, inf\]"):
         Wires(r_row_segment=-1.0)
-    with pytest.raises(ParameterError, match=r"r_source"):
-        from crossbar.terminals import Driver
-        Driver(r_source=-5.0)
+    with pytest.raises(ParameterError, match=r"r_row_driver"):
+        Wires(r_row_driver=-5.0)
     tile = Tile(np.full((2, 2), 1e-5))
     with pytest.raises(ParameterError, match=r"row drive voltage \[0, line 1\] = nan"):
         tile.read_rows(np.array([0.1, np.nan]))
