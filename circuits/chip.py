@@ -154,6 +154,10 @@ class Chip:
         t = self._get(tile)
         return t.rows, t.cols
 
+    def is_bidirectional(self, tile: str) -> bool:
+        """Whether the tile is also read transposed (columns driving rows)."""
+        return self._get(tile).bidirectional
+
     def tile_shape(self, tile: str) -> tuple[int, int]:
         """Logical (rows, columns) of a tile: the shape of its weight matrix, bias row included."""
         return self._get(tile).tile.shape
@@ -269,8 +273,10 @@ class Chip:
         dt : float, s
             Euler step (``euler`` mode; default tau/10 of the fastest group).
         nudge : {group: (target (K, n), beta)}
-            Current injected into a group's integrator, ``beta (target - activity)``
-            in units of its pre-activation voltage (the nudged phase of EP).
+            Current ``beta (target - activity) / R_t`` injected at the group's op-amp
+            inputs (R_t: its nominal transimpedance), i.e. ``beta`` volts of
+            pre-activation per unit of output error, before the rails (the
+            nudged phase of EP).
         init : {group: states (K, n)}
             Starting integrator states (default 0).
         trace : bool
@@ -293,15 +299,20 @@ class Chip:
             if not taus:
                 raise ChipError("euler settling needs at least one free group with tau > 0")
             dt = dt if dt is not None else min(taus) / 10
+        # A tile driven by a clamped group delivers a constant current while the
+        # clamp holds (its sense end is a virtual ground or load, whatever the
+        # other lines do), so it is read once per settle rather than per step.
+        fixed = {g: self._input_current(g, act, K, only=set(clamp)) for g in free}
         history = []
         for _ in range(steps):
             u_all = {}
             for g in free:
-                u, n_sat = self.groups[g].preactivation(self._input_current(g, act, K))
-                self.counters.rail_saturated += n_sat
-                if g in nudge:
+                current = fixed[g] + self._input_current(g, act, K, skip=set(clamp))
+                if g in nudge:   # injected at the op-amp input, so the rails clip it like any current
                     target, beta = nudge[g]
-                    u = u + beta * (np.asarray(target, dtype=float) - act[g])
+                    current = current + beta * (np.asarray(target, dtype=float) - act[g]) / self.groups[g].transimpedance
+                u, n_sat = self.groups[g].preactivation(current)
+                self.counters.rail_saturated += n_sat
                 u_all[g] = u
             for g in free:
                 tau = self.groups[g].params.tau
@@ -315,12 +326,14 @@ class Chip:
         return SettleResult(activities={g: self._digitise(self.groups[g], act[g]) for g in free},
                             states=states, steps=steps, trace=history)
 
-    def _input_current(self, g, act, K):
+    def _input_current(self, g, act, K, *, only=None, skip=()):
+        """Sum of the currents group ``g`` senses, from the source groups in ``only`` (all) minus ``skip``."""
         total = np.zeros((K, self.groups[g].size))
         for src, _, name in self.graph.in_edges(g, keys=True):
-            total += self._currents(name, act[src], "forward")[0]
+            if src not in skip and (only is None or src in only):
+                total += self._currents(name, act[src], "forward")[0]
         for _, dst, name, data in self.graph.out_edges(g, keys=True, data=True):
-            if data["bidirectional"]:
+            if data["bidirectional"] and dst not in skip and (only is None or dst in only):
                 total += self._currents(name, act[dst], "backward")[0]
         return total
 

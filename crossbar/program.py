@@ -200,6 +200,9 @@ def program(tile, device, arrays, schedule, *, v_write, scheme="V/2", rng=None, 
     bias_levels(v_write, scheme)   # rejects an unknown scheme
     if isinstance(schedule, WriteVerify):
         return _write_verify(tile, device, arrays, schedule, v_write, scheme, rng, backend)
+    from .waveforms import WaveformWrite, apply_waveforms   # here, not at the top: waveforms.py imports this module
+    if isinstance(schedule, WaveformWrite):
+        return apply_waveforms(tile, device, arrays, schedule, rng=rng, backend=backend)
     if not isinstance(schedule, (OuterProductWrite, RowByRowWrite)):
         raise ParameterError(f"unknown schedule {type(schedule).__name__}")
     P = physical_widths(tile, schedule.signed_widths())

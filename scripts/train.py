@@ -1,7 +1,12 @@
-"""Hardware-in-the-loop training of a discriminative RBM on MNIST, from a netlist.
+"""Hardware-in-the-loop training on MNIST, from a netlist: a DRBM by CD, or a layered network by EP.
 
-Every weight update is a pulse schedule sent to the simulated chip; the rule
-sees only what the chip's neurons measure. The run writes, in ``--out``:
+The rule follows from the chip: a chip with an ``output`` neuron group is a
+layered network trained by equilibrium propagation (``--ep-rule`` ep or vf,
+``--continual`` for C-EP/C-VF, ``--estimator`` one-sided/centred/random);
+otherwise its one bidirectional tile is a discriminative RBM trained by
+contrastive divergence. Every weight update is a pulse schedule sent to the
+simulated chip; the rule sees only what the chip's neurons measure. The run
+writes, in ``--out``:
 
 - ``run.h5``: per-device conductance histories, pulse counts, per-epoch metrics,
   provenance and a checkpoint after every epoch (``scripts/inspect_run.py`` reads it);
@@ -13,6 +18,8 @@ Interrupt it (Ctrl-C) or kill it and run the same command with ``--resume``:
 it continues from the last completed epoch.
 
     python scripts/train.py netlists/drbm_small.net --out runs/drbm
+    python scripts/train.py netlists/ep_p1h_ideal.net --out runs/ep --policy proportional \
+        --scale 0.01 0.005 --quantum 1e-6
 """
 from __future__ import annotations
 
@@ -31,33 +38,121 @@ from tqdm import tqdm  # noqa: E402
 
 import circuits  # noqa: E402
 from circuits.history import History, read_checkpoint  # noqa: E402
-from learning.data import binarise, minibatches, thesis_split  # noqa: E402
+from learning.data import binarise, load_mnist, minibatches, thesis_split  # noqa: E402
+from learning.ep import EPConfig, EquilibriumNetwork  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
 from learning.updates import Cst, Proportional, RProp  # noqa: E402
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("netlist", help="netlist of the chip (one bidirectional visible-hidden tile)")
+    ap.add_argument("netlist", help="netlist of the chip")
     ap.add_argument("--out", default="runs/train", help="output folder")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--train", type=int, default=5000, help="training images (thesis: 40000)")
+    ap.add_argument("--train", type=int, default=5000, help="training images (thesis: 40000 DRBM, 60000 EP)")
     ap.add_argument("--test", type=int, default=1000, help="test images (thesis: 10000)")
-    ap.add_argument("--batch", type=int, default=100, help="mini-batch size (thesis: 100)")
-    ap.add_argument("--chains", type=int, default=1, help="parallel CD chains per sample (thesis: 1 or 20)")
+    ap.add_argument("--batch", type=int, default=None, help="mini-batch size (thesis: 100 DRBM, 20 EP)")
     ap.add_argument("--policy", choices=("cst", "rprop", "proportional"), default="cst",
-                    help="proportional: widths = --scale x statistic (the software baseline, with an ideal device)")
-    ap.add_argument("--scale", type=float, default=2.5e-5, help="seconds of pulse per count (proportional)")
+                    help="proportional: widths = --scale x statistic (with --quantum: quantised)")
+    ap.add_argument("--scale", type=float, nargs="+", default=[2.5e-5],
+                    help="seconds of pulse per unit of statistic (proportional); one value, or one per tile")
+    ap.add_argument("--quantum", type=float, default=None, help="drivers' pulse-width resolution, s")
     ap.add_argument("--width", type=float, default=None,
                     help="pulse width (RProp: initial and largest width), s; default: the drivers' dt_max")
-    ap.add_argument("--tile", default=None, help="tile to train (default: the only one)")
+    ap.add_argument("--tile", default=None, help="CD: tile to train (default: the only one)")
     ap.add_argument("--seed", type=int, default=None, help="overrides the netlist's .seed")
     ap.add_argument("--eval-every", type=int, default=1, help="evaluate every this many epochs (and at the end)")
     ap.add_argument("--eval-train", type=int, default=None,
                     help="training images used for the training error (default: as many as --test)")
     ap.add_argument("--record", default="2000", help="devices with full traces per tile: a number or 'all'")
     ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    cd = ap.add_argument_group("contrastive divergence (DRBM)")
+    cd.add_argument("--chains", type=int, default=1, help="parallel CD chains per sample (thesis: 1 or 20)")
+    ep = ap.add_argument_group("equilibrium propagation (chips with an output group)")
+    ep.add_argument("--T", type=int, default=30, help="free-phase steps (thesis P-1h: 30)")
+    ep.add_argument("--K", type=int, default=10, help="nudged-phase steps (thesis P-1h: 10)")
+    ep.add_argument("--beta", type=float, default=0.1, help="nudging strength, V per unit error (thesis P-1h: 0.1)")
+    ep.add_argument("--estimator", choices=("one-sided", "centred", "random"), default="one-sided")
+    ep.add_argument("--mode", choices=("discrete", "euler"), default="discrete",
+                    help="discrete: prototypical setting; euler: leaky integrators (energy-based)")
+    ep.add_argument("--ep-rule", choices=("ep", "vf"), default="ep", help="vf: vector-field rule (untied tiles)")
+    ep.add_argument("--continual", action="store_true", help="pulses at every nudged step (C-EP, C-VF)")
     return ap.parse_args(argv)
+
+
+def make_policies(args, chip, tiles):
+    """One update policy per trained tile."""
+    limits = chip.pulse_limits
+    width = args.width if args.width is not None else limits[1]
+    if args.policy == "proportional":
+        scales = args.scale if len(args.scale) > 1 else args.scale * len(tiles)
+        if len(scales) != len(tiles):
+            sys.exit(f"--scale: give one value or one per tile ({', '.join(tiles)})")
+        return {t: Proportional(sc, limits=limits, quantum=args.quantum) for t, sc in zip(tiles, scales)}
+    if not np.isfinite(width):
+        sys.exit("give --width: the netlist's drivers have no dt_max")
+    if args.policy == "cst":
+        return {t: Cst(width, limits=limits, quantum=args.quantum) for t in tiles}
+    return {t: RProp(chip.tile_shape(t), width, limits=limits, quantum=args.quantum) for t in tiles}
+
+
+class CDJob:
+    """A discriminative RBM on the chip's one tile, binarised MNIST (thesis Part II protocol)."""
+
+    kind = "cd"
+    batch = 100
+
+    def __init__(self, args, chip):
+        self.args = args
+        self.tile = args.tile or chip.tiles[0]
+        self.model = DRBM(chip, self.tile)
+        split = thesis_split()
+        self.x_train, self.y_train = binarise(split.train_images[:args.train]), split.train_labels[:args.train]
+        self.x_test, self.y_test = binarise(split.test_images[:args.test]), split.test_labels[:args.test]
+        self.tiles = (self.tile,)
+
+    def step(self, idx, policies):
+        v0 = self.model.visible_vector(self.x_train[idx], self.y_train[idx])
+        stats, report = self.model.train_batch(v0, policies[self.tile], chains=self.args.chains)
+        return [report] if report is not None else [], stats.reconstruction_error
+
+    def error_rate(self, x, y):
+        return self.model.error_rate(x, y)
+
+    def feature_tile(self):
+        return self.tile, self.model.n_pixels
+
+
+class EPJob:
+    """A layered network trained by EP/VF, C-EP/C-VF, on grey-level MNIST (thesis Parts IV-V protocol)."""
+
+    kind = "ep"
+    batch = 20
+
+    def __init__(self, args, chip):
+        self.args = args
+        self.net = EquilibriumNetwork(chip)
+        self.cfg = EPConfig(T=args.T, K=args.K, beta=args.beta, estimator=args.estimator, mode=args.mode,
+                            rule=args.ep_rule, continual=args.continual)
+        x, y = load_mnist("train")
+        xt, yt = load_mnist("test")
+        self.x_train, self.y_train = x[:args.train] / 255.0, y[:args.train]
+        self.x_test, self.y_test = xt[:args.test] / 255.0, yt[:args.test]
+        self.tiles = chip.tiles
+        self.rng = np.random.default_rng([chip.seed or 0, 2])    # random-sign beta: its own stream
+
+    def step(self, idx, policies):
+        res = self.net.train_batch(self.x_train[idx], self.y_train[idx], self.cfg, policies, self.rng)
+        out = res.free_outputs
+        onehot = self.net.targets(self.y_train[idx])
+        return res.reports, float(np.mean(np.sum((out - onehot) ** 2, axis=1)) / 2)
+
+    def error_rate(self, x, y):
+        return self.net.error_rate(x, y, self.cfg)
+
+    def feature_tile(self):
+        first = [t for t in self.tiles if self.net.chip.tile_groups(t)[0] == self.net.inputs]
+        return first[0], self.net.chip.groups[self.net.inputs].size
 
 
 def main(argv=None):
@@ -66,25 +161,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     h5 = out / "run.h5"
     chip = circuits.load(args.netlist, seed=args.seed)
-    tile = args.tile or chip.tiles[0]
-    model = DRBM(chip, tile)
-    width = args.width if args.width is not None else chip.pulse_limits[1]
-    shape = chip.tile_shape(tile)
-    limits = chip.pulse_limits
-    if args.policy == "proportional":
-        policy = Proportional(args.scale, limits=limits)
-    elif not np.isfinite(width):
-        sys.exit("give --width: the netlist's drivers have no dt_max")
-    else:
-        policy = Cst(width, limits=limits) if args.policy == "cst" else RProp(shape, width, limits=limits)
-
-    split = thesis_split()
-    x_train = binarise(split.train_images[:args.train])
-    y_train = split.train_labels[:args.train]
-    x_test = binarise(split.test_images[:args.test])
-    y_test = split.test_labels[:args.test]
+    is_ep = any(g.params.role == "output" for g in chip.groups.values())
+    job = EPJob(args, chip) if is_ep else CDJob(args, chip)
+    batch = args.batch or job.batch
+    policies = make_policies(args, chip, job.tiles)
     rng = np.random.default_rng([chip.seed or 0, 1])   # data order: its own stream
-    metrics = {"epoch": [], "test_error": [], "train_error": [], "reconstruction": [], "energy_J": [],
+    metrics = {"epoch": [], "test_error": [], "train_error": [], "train_loss": [], "energy_J": [],
                "programming_time_s": [], "pulses": [], "seconds": []}
 
     start_epoch = 0
@@ -96,8 +178,11 @@ def main(argv=None):
         state, meta = ckpt
         chip.load_state_dict({"arrays": _unpack(state, "chip"), "rng": meta["chip_rng"],
                               "counters": meta["counters"]})
-        policy.load_state_dict(_unpack(state, "policy") | meta["policy"])
+        for t, pol in policies.items():
+            pol.load_state_dict(_unpack(state, f"policy_{t}") | meta["policy"][t])
         rng.bit_generator.state = meta["data_rng"]
+        if is_ep:
+            job.rng.bit_generator.state = meta["rule_rng"]
         metrics = meta["metrics"]
         start_epoch = meta["epoch"] + 1
         writer = chip.record_to(h5, record=record, mode="a", rewind=True)
@@ -110,35 +195,34 @@ def main(argv=None):
             t0 = time.perf_counter()
             energy = prog_time = 0.0
             pulses = 0
-            recon = []
-            batches = list(minibatches(len(x_train), args.batch, rng))
+            losses = []
+            batches = list(minibatches(len(job.x_train), batch, rng))
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
             for idx in bar:
-                v0 = model.visible_vector(x_train[idx], y_train[idx])
-                stats, report = model.train_batch(v0, policy, chains=args.chains)
-                recon.append(stats.reconstruction_error)
-                if report is not None:
+                reports, loss = job.step(idx, policies)
+                losses.append(loss)
+                for report in reports:
                     energy += report.energy
                     prog_time += report.time
                     pulses += int(report.pulses.sum())
-                bar.set_postfix(recon=f"{np.mean(recon[-20:]):.4f}")
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
                 n_tr = args.eval_train or args.test
-                test_err = model.error_rate(x_test, y_test)
-                train_err = model.error_rate(x_train[:n_tr], y_train[:n_tr])
+                test_err = job.error_rate(job.x_test, job.y_test)
+                train_err = job.error_rate(job.x_train[:n_tr], job.y_train[:n_tr])
             else:
                 test_err = train_err = float("nan")
             for k, v in (("epoch", epoch + 1), ("test_error", test_err), ("train_error", train_err),
-                         ("reconstruction", float(np.mean(recon))), ("energy_J", energy),
+                         ("train_loss", float(np.mean(losses))), ("energy_J", energy),
                          ("programming_time_s", prog_time), ("pulses", pulses),
                          ("seconds", time.perf_counter() - t0)):
                 metrics[k].append(v)
             writer.metrics(epoch + 1, **{k: v[-1] for k, v in metrics.items() if k != "epoch"})
-            save_checkpoint(writer, chip, policy, rng, metrics, epoch)
+            save_checkpoint(writer, chip, policies, rng, metrics, epoch, job)
             print(f"epoch {epoch + 1}: test error {test_err * 100:.2f}%, train error {train_err * 100:.2f}%, "
                   f"{pulses} pulses, programming energy {energy:.3g} J (device units), "
                   f"{metrics['seconds'][-1]:.1f} s", flush=True)
-    plots(out, h5, chip, tile, model, policy, metrics)
+    plots(out, h5, chip, job, policies, metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print(f"wrote {h5} and plots in {out}")
 
@@ -152,13 +236,18 @@ def _unpack(state, prefix):
     return {k[len(prefix) + 2:].replace("..", "/"): v for k, v in state.items() if k.startswith(prefix + "..")}
 
 
-def save_checkpoint(writer, chip, policy, rng, metrics, epoch):
+def save_checkpoint(writer, chip, policies, rng, metrics, epoch, job):
     state = chip.state_dict()
     arrays = _pack("chip", state["arrays"])
-    pstate = policy.state_dict()
-    arrays.update(_pack("policy", {k: v for k, v in pstate.items() if isinstance(v, np.ndarray)}))
+    meta_policy = {}
+    for t, pol in policies.items():
+        pstate = pol.state_dict()
+        arrays.update(_pack(f"policy_{t}", {k: v for k, v in pstate.items() if isinstance(v, np.ndarray)}))
+        meta_policy[t] = {k: v for k, v in pstate.items() if not isinstance(v, np.ndarray)}
     meta = {"epoch": epoch, "chip_rng": state["rng"], "counters": state["counters"], "data_rng": rng.bit_generator.state,
-            "metrics": metrics, "policy": {k: v for k, v in pstate.items() if not isinstance(v, np.ndarray)}}
+            "metrics": metrics, "policy": meta_policy}
+    if job.kind == "ep":
+        meta["rule_rng"] = job.rng.bit_generator.state
     writer.checkpoint(arrays, json.loads(json.dumps(meta, default=_jsonable)))
 
 
@@ -170,7 +259,7 @@ def _jsonable(x):
     raise TypeError(type(x))
 
 
-def plots(out, h5, chip, tile, model, policy, metrics):
+def plots(out, h5, chip, job, policies, metrics):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     epochs = np.array(metrics["epoch"])
     for key, style, label in (("test_error", "o-", "test"), ("train_error", "s--", "train")):
@@ -180,44 +269,49 @@ def plots(out, h5, chip, tile, model, policy, metrics):
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.legend()
-    ax.set_title("DRBM trained through pulses")
+    ax.set_title("DRBM trained through pulses" if job.kind == "cd" else "EP trained through pulses")
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png", dpi=110)
     plt.close(fig)
 
     with History(h5) as hist:
-        counts, edges = hist.histograms(tile)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        if len(counts):
-            im = ax.imshow(np.asarray(counts).T, aspect="auto", origin="lower", cmap="magma",
-                           extent=[0, len(counts), edges[0], edges[-1]])
-            fig.colorbar(im, ax=ax, label="devices")
-        ax.set_xlabel("programming event")
-        ax.set_ylabel("conductance (S)")
-        ax.set_title(f"tile {tile}: conductance histogram through training")
+        fig, axes = plt.subplots(len(job.tiles), 1, figsize=(6, 3.2 * len(job.tiles)), squeeze=False)
+        for ax, tile in zip(axes[:, 0], job.tiles):
+            counts, edges = hist.histograms(tile)
+            if len(counts):
+                im = ax.imshow(np.asarray(counts).T, aspect="auto", origin="lower", cmap="magma",
+                               extent=[0, len(counts), edges[0], edges[-1]])
+                fig.colorbar(im, ax=ax, label="devices")
+            ax.set_xlabel("programming event")
+            ax.set_ylabel("conductance (S)")
+            ax.set_title(f"tile {tile}: conductance histogram through training")
         fig.tight_layout()
         fig.savefig(out / "conductances.png", dpi=110)
         plt.close(fig)
 
-    # hidden features: weights measured as an instrument would (row by row at v_read)
+    # first-layer features: weights measured as an instrument would (row by row at v_read)
+    tile, n_pixels = job.feature_tile()
     g = chip.measure_conductance(tile)
     w = g[:, 0::2] - g[:, 1::2]
-    n_show = min(64, model.n_hidden)
+    n_show = min(64, w.shape[1])
     side = int(np.ceil(np.sqrt(n_show)))
     fig, axes = plt.subplots(side, side, figsize=(side, side))
     for k, a in enumerate(np.ravel(axes)):
         a.axis("off")
-        if k < n_show and model.n_pixels == 784:
+        if k < n_show and n_pixels == 784:
             a.imshow(w[:784, k].reshape(28, 28), cmap="RdBu_r")
-    fig.suptitle("hidden units' input weights (measured G+ - G-)")
+    fig.suptitle(f"tile {tile}: input weights of the first units (measured G+ - G-)")
     fig.savefig(out / "features.png", dpi=110)
     plt.close(fig)
 
-    if isinstance(policy, RProp):
+    rprop = {t: p for t, p in policies.items() if isinstance(p, RProp)}
+    if rprop:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.hist(policy.widths.ravel() / policy.width0, bins=60)
+        for t, pol in rprop.items():
+            ax.hist(pol.widths.ravel() / pol.width0, bins=60, alpha=0.6, label=t)
         ax.set_xlabel("RProp pulse width / initial width")
         ax.set_ylabel("devices")
+        ax.legend()
         fig.tight_layout()
         fig.savefig(out / "pulse_widths.png", dpi=110)
         plt.close(fig)

@@ -1,0 +1,304 @@
+"""Equilibrium propagation on a chip: EP, centred and random-sign nudging, C-EP, VF and C-VF.
+
+The network is a chip's neuron groups: one ``input`` group clamped to the data,
+free ``hidden`` groups and one ``output`` group, coupled by tiles of
+differential pairs. A group integrates the currents of every tile it senses
+(forward reads of the tiles whose columns it owns, transposed reads of the
+bidirectional tiles whose rows it owns), so bidirectional tiles give the
+symmetric weights of an energy-based network and separate forward and
+backward tiles give the untied weights of vector-field EP.
+
+Phases (thesis Parts III-V; ``shared/reference/thesis-notes.md`` §4-6), all
+through :meth:`circuits.Chip.settle`:
+
+1. free phase: T steps with the inputs clamped, from zero states;
+2. nudged phase: K steps from the free state, with a current
+   ``beta (y - a_out)`` injected into the output integrators.
+
+The settings: ``discrete`` (prototypical: every group jumps to its activation
+of the current pre-activation) and ``euler`` (energy-based: leaky integrators
+stepped by dt). The statistic a rule hands to the update policies is, per tile
+with row group r and column group c (bias lines included as units of
+activity 1), averaged over the mini-batch:
+
+- EP: ``(A_r^b (x) A_c^b - A_r^0 (x) A_c^0) / (b - 0)`` with one-sided b = beta,
+  ``(A^+ (x) A^+ - A^- (x) A^-) / (2 beta)`` for centred nudging (+beta and
+  -beta from the same free state; the one-sided estimate's O(beta) bias
+  cancels), and a random sign of beta per mini-batch (thesis Part V);
+- VF (untied weights): ``sum_t A_r(t) (x) (A_c(t+1) - A_c(t)) / beta``: the
+  post-synaptic change times the pre-synaptic activity; a bidirectional tile
+  also gets the transposed term;
+- C-EP / C-VF: the same per-step increments, sent as pulses at every step of
+  the nudged phase instead of summed (nothing is stored between steps).
+
+A positive statistic asks for potentiation (gradient descent on the loss
+||a_out - y||^2 / 2). Policies (:mod:`learning.updates`) turn it into pulses:
+``Cst`` (sign), ``Proportional`` with a ``quantum`` (widths proportional to the
+statistic, quantised to the drivers' resolution), ``RProp``. Nothing here reads
+or writes a conductance; :func:`align_backward` sets the initial angle of C-VF's
+backward tiles by write-verify pulses from measured conductances.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuits import RowByRowWrite, WriteVerify
+
+ESTIMATORS = ("one-sided", "centred", "random")
+RULES = ("ep", "vf")
+
+
+@dataclass(frozen=True)
+class EPConfig:
+    """Hyper-parameters of the two phases."""
+
+    T: int = 30
+    """Free-phase steps."""
+    K: int = 10
+    """Nudged-phase steps."""
+    beta: float = 0.1
+    """Nudging strength (V per unit of output error)."""
+    estimator: str = "one-sided"
+    """one-sided, centred (+beta and -beta) or random (sign of beta drawn per mini-batch)."""
+    mode: str = "discrete"
+    """discrete (prototypical) or euler (energy-based)."""
+    dt: float | None = None
+    """Euler step, s (default: the chip's, tau / 10)."""
+    rule: str = "ep"
+    """ep (product difference, tied weights) or vf (post change x pre, untied weights)."""
+    continual: bool = False
+    """Send pulses at every nudged step (C-EP, C-VF) instead of once after the phase."""
+
+    def __post_init__(self):
+        for name in ("T", "K"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} = {v!r} is outside the allowed range [1, inf)")
+        if not (math.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta = {self.beta!r} is outside the allowed range (0, inf) V")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator = {self.estimator!r}; allowed: {', '.join(ESTIMATORS)}")
+        if self.mode not in ("discrete", "euler"):
+            raise ValueError(f"mode = {self.mode!r}; allowed: 'discrete', 'euler'")
+        if self.rule not in RULES:
+            raise ValueError(f"rule = {self.rule!r}; allowed: {', '.join(RULES)}")
+        if self.continual and self.estimator == "centred":
+            raise ValueError("estimator = 'centred' needs two nudged phases from one free state; "
+                             "continual updates change the weights during the first (use 'random')")
+
+
+@dataclass
+class PhaseResult:
+    """What one mini-batch produced: the free-phase outputs and the statistics sent."""
+
+    free_outputs: np.ndarray
+    statistic: dict
+    beta: float
+    reports: list
+
+
+class EquilibriumNetwork:
+    """A layered network of neuron groups and tiles on a chip, trained by EP.
+
+    Parameters
+    ----------
+    chip : circuits.Chip
+    inputs, outputs : str, optional
+        The clamped group and the nudged group (default: the groups whose role is
+        ``input`` and ``output``; there must be exactly one of each).
+    """
+
+    def __init__(self, chip, *, inputs: str | None = None, outputs: str | None = None):
+        self.chip = chip
+        self.inputs = inputs or self._only_group("input")
+        self.outputs = outputs or self._only_group("output")
+        self.tile_names = tuple(chip.tiles)
+        self._bias = {}
+        for t in self.tile_names:
+            r, c = chip.tile_groups(t)
+            rows, cols = chip.tile_shape(t)
+            self._bias[t] = (rows - chip.groups[r].size, cols - chip.groups[c].size)
+        self.n_outputs = chip.groups[self.outputs].size
+
+    def _only_group(self, role):
+        names = [g for g, grp in self.chip.groups.items() if grp.params.role == role]
+        if len(names) != 1:
+            raise ValueError(f"the chip has {len(names)} groups with role {role!r}; name the one to use")
+        return names[0]
+
+    # ------------------------------------------------------------------ phases
+    def _settle(self, x, cfg: EPConfig, steps, *, nudge=None, init=None):
+        return self.chip.settle({self.inputs: x}, steps=steps, mode=cfg.mode, dt=cfg.dt, nudge=nudge, init=init)
+
+    def free_phase(self, x, cfg: EPConfig):
+        """Settle T steps with the inputs clamped; returns the chip's SettleResult."""
+        return self._settle(x, cfg, cfg.T)
+
+    def nudged_phase(self, x, y, beta, cfg: EPConfig, free):
+        """Settle K steps from the free state with the outputs nudged towards ``y`` at ``beta``."""
+        return self._settle(x, cfg, cfg.K, nudge={self.outputs: (y, beta)}, init=free.states)
+
+    def _activities(self, x, res):
+        return {self.inputs: np.atleast_2d(np.asarray(x, dtype=float)), **res.activities}
+
+    def _with_bias(self, a, flag):
+        return np.concatenate([a, np.ones((len(a), 1))], axis=1) if flag else a
+
+    def products(self, act: dict) -> dict:
+        """Per tile, A_rows^T A_cols summed over the batch (bias lines as activity 1)."""
+        out = {}
+        for t in self.tile_names:
+            r, c = self.chip.tile_groups(t)
+            br, bc = self._bias[t]
+            out[t] = self._with_bias(act[r], br).T @ self._with_bias(act[c], bc)
+        return out
+
+    def vf_increment(self, before: dict, after: dict) -> dict:
+        """Per tile, A_r(t) (x) (A_c(t+1) - A_c(t)) (+ the transposed term for bidirectional tiles)."""
+        out = {}
+        for t in self.tile_names:
+            r, c = self.chip.tile_groups(t)
+            br, bc = self._bias[t]
+            pre, post0, post1 = (self._with_bias(before[r], br), self._with_bias(before[c], bc),
+                                 self._with_bias(after[c], bc))
+            d = pre.T @ (post1 - post0)
+            if self.chip.is_bidirectional(t):
+                d = d + (self._with_bias(after[r], br) - pre).T @ post0
+            out[t] = d
+        return out
+
+    # ------------------------------------------------------------------ statistic
+    def _beta(self, cfg: EPConfig, rng):
+        if cfg.estimator == "random":
+            return cfg.beta if rng.random() < 0.5 else -cfg.beta
+        return cfg.beta
+
+    def statistic(self, x, y, cfg: EPConfig, rng: np.random.Generator | None = None):
+        """The EP (or VF) statistic of one mini-batch, per tile, batch-averaged: (statistic, free, beta)."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        y = self.targets(y)
+        B = len(x)
+        free = self.free_phase(x, cfg)
+        beta = self._beta(cfg, rng)
+        a0 = self._activities(x, free)
+        if cfg.rule == "vf":
+            stat = {t: 0.0 for t in self.tile_names}
+            prev, states = a0, free.states
+            for _ in range(cfg.K):
+                res = self._settle(x, cfg, 1, nudge={self.outputs: (y, beta)}, init=states)
+                cur = self._activities(x, res)
+                for t, d in self.vf_increment(prev, cur).items():
+                    stat[t] = stat[t] + d / (beta * B)
+                prev, states = cur, res.states
+            return stat, free, beta
+        plus = self._activities(x, self.nudged_phase(x, y, beta, cfg, free))
+        if cfg.estimator == "centred":
+            minus = self._activities(x, self.nudged_phase(x, y, -beta, cfg, free))
+            low, b_low = minus, -beta
+        else:
+            low, b_low = a0, 0.0
+        pp, pm = self.products(plus), self.products(low)
+        return {t: (pp[t] - pm[t]) / ((beta - b_low) * B) for t in self.tile_names}, free, beta
+
+    # ------------------------------------------------------------------ training
+    def _send(self, stat: dict, policies: dict, reports: list):
+        for t, s in stat.items():
+            if t not in policies:
+                continue
+            widths = policies[t].step(s)
+            if np.any(widths):
+                reports.append(self.chip.pulse(t, RowByRowWrite(widths)))
+
+    def train_batch(self, x, y, cfg: EPConfig, policies: dict, rng: np.random.Generator | None = None) -> PhaseResult:
+        """One mini-batch: phases, statistic, pulses (per tile, by ``policies[tile]``; tiles absent are frozen).
+
+        ``y``: one-hot targets (B, n_outputs), or integer labels.
+        """
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        y = self.targets(y)
+        reports = []
+        if not cfg.continual:
+            stat, free, beta = self.statistic(x, y, cfg, rng)
+            self._send(stat, policies, reports)
+            return PhaseResult(free.activities[self.outputs], stat, beta, reports)
+        return self._train_continual(x, y, cfg, policies, rng, reports)
+
+    def _train_continual(self, x, y, cfg, policies, rng, reports):
+        """C-EP / C-VF: pulses at every nudged step, from that step's increment only."""
+        B = len(x)
+        free = self.free_phase(x, cfg)
+        beta = self._beta(cfg, rng)
+        prev, states = self._activities(x, free), free.states
+        total = {t: 0.0 for t in self.tile_names}
+        for _ in range(cfg.K):
+            res = self._settle(x, cfg, 1, nudge={self.outputs: (y, beta)}, init=states)
+            cur = self._activities(x, res)
+            if cfg.rule == "vf":
+                inc = self.vf_increment(prev, cur)
+            else:
+                p1, p0 = self.products(cur), self.products(prev)
+                inc = {t: p1[t] - p0[t] for t in self.tile_names}
+            step = {t: d / (beta * B) for t, d in inc.items()}
+            self._send(step, policies, reports)
+            for t in total:
+                total[t] = total[t] + step[t]
+            prev, states = cur, res.states
+        return PhaseResult(free.activities[self.outputs], total, beta, reports)
+
+    # ------------------------------------------------------------------ inference
+    def targets(self, y):
+        y = np.asarray(y)
+        if y.ndim == 1:
+            onehot = np.zeros((len(y), self.n_outputs))
+            onehot[np.arange(len(y)), y.astype(int)] = 1.0
+            return onehot
+        return y.astype(float)
+
+    def predict(self, x, cfg: EPConfig, *, chunk: int = 1000):
+        """Labels: argmax of the output activities after the free phase."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        out = [np.argmax(self.free_phase(x[i:i + chunk], cfg).activities[self.outputs], axis=1)
+               for i in range(0, len(x), chunk)]
+        return np.concatenate(out) if out else np.zeros(0, int)
+
+    def error_rate(self, x, labels, cfg: EPConfig, **kw) -> float:
+        return float(np.mean(self.predict(x, cfg, **kw) != np.asarray(labels)))
+
+
+# ---------------------------------------------------------------------------------------------------- C-VF
+def align_backward(chip, forward: str, backward: str, angle_deg: float, rng: np.random.Generator, *,
+                   width: float, tol: float = 0.02, max_pulses: int = 200):
+    """Program tile ``backward`` to the transpose of ``forward`` with a random sign mask (C-VF's initial angle).
+
+    Thesis Part V: theta_b = M (.) theta_f with M a random +-1 mask, P(-1) = p =
+    (1 - cos angle) / 2, so that E[cos angle(theta_f, theta_b)] = cos angle. A
+    weight's sign flips by swapping its pair's two conductances. Both tiles are
+    only *measured* (row reads at v_read); the backward tile is then
+    write-verified towards the targets with pulses of ``width``. Returns the
+    chip's ProgramReport. Pairs are interleaved: G+ in even physical columns.
+    """
+    g_f = chip.measure_conductance(forward)               # (rows_f, 2 cols_f)
+    rows_b, cols_b = chip.tile_shape(backward)
+    rows_f, cols_f = chip.tile_shape(forward)
+    r_f, c_f = chip.tile_groups(forward)
+    r_b, c_b = chip.tile_groups(backward)
+    if (r_f, c_f) != (c_b, r_b):
+        raise ValueError(f"tile {backward} ({r_b} -> {c_b}) does not run opposite to {forward} ({r_f} -> {c_f})")
+    n_r, n_c = chip.groups[r_b].size, chip.groups[c_b].size     # the neurons each side (bias lines excluded)
+    p = (1.0 - math.cos(math.radians(angle_deg))) / 2.0
+    flip = rng.random((n_r, n_c)) < p
+    gp, gm = g_f[:n_c, 0:2 * n_r:2].T, g_f[:n_c, 1:2 * n_r:2].T   # forward pairs, transposed to (n_r, n_c)
+    targets = np.full((rows_b, 2 * cols_b), np.nan)
+    targets[:n_r, 0:2 * n_c:2] = np.where(flip, gm, gp)
+    targets[:n_r, 1:2 * n_c:2] = np.where(flip, gp, gm)
+    return chip.pulse(backward, WriteVerify(targets, width, tol=tol, max_pulses=max_pulses))
+
+
+def weight_angle(a, b) -> float:
+    """Angle in degrees between two weight matrices (trace inner product)."""
+    a, b = np.ravel(a), np.ravel(b)
+    c = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return math.degrees(math.acos(max(-1.0, min(1.0, c))))

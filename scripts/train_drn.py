@@ -1,0 +1,135 @@
+"""Train a deep resistive network (Kendall 2020 / Scellier 2024 DRN) on MNIST with centred EP, through pulses.
+
+    python scripts/train_drn.py --epochs 1 --hidden 100            # 1568-100-10, 60k train / 10k test
+
+The network is :class:`circuits.resistive_network.ResistiveNetwork`: 1568 input
+sources (each pixel at +v_in x and an inverted copy at -v_in x), amplified by
+``--gain-in``, one crossbar of linear memristors (SoftBoundsDevice, gamma = 0,
+unless ``--device exp``) to the hidden nodes clamped by diode pairs, amplifiers
+of gain ``--gain-hid``, a second crossbar to 10 linear output nodes. Two bias
+lines (+1 V, -1 V) feed every crossbar. Targets are one-hot voltages
+(``--t-on`` for the label, 0 V otherwise); the prediction is the most positive
+output. Learning: :class:`learning.resistive_ep.ResistiveEP` (centred +-beta),
+Proportional pulse widths quantised to ``--quantum`` of dt_max.
+
+Prints, per epoch: time, mean settle time per sample and phase, train loss and
+error (free phase, before each update), test error; and writes them as JSON
+lines to ``--out`` if given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from circuits import ProgramSettings
+from circuits.resistive_network import DiodeClamp, ResistiveNetwork
+from crossbar.devices import ExponentialDevice, SoftBoundsDevice
+from learning.data import load_mnist, minibatches, one_hot
+from learning.resistive_ep import ResistiveEP, duplicate_inverted
+from learning.updates import Proportional
+
+
+def build(args, rng):
+    if args.device == "linear":
+        device = SoftBoundsDevice(gamma=0.0, init_std=args.init_std)
+    else:
+        device = ExponentialDevice.thesis(beta=args.exp_beta, g_min=100e-6 / 13, g_max=100e-6, dt_max=1e-6,
+                                          init_std=args.init_std)
+    net = ResistiveNetwork((1568, args.hidden, 10), device, gains=(args.gain_in, args.gain_hid),
+                           diode=DiodeClamp(v_bias=args.v_bias), output_diodes=False,
+                           settings=ProgramSettings(v_write=1.6), rng=rng)
+    # dG = -lr dL/dG; a linear device moves dG_r per dt_max of pulse, so width = lr dt_max/dG_r (-dL/dG)
+    scale = args.lr * device.dt_max / device.dg_r
+    policy = Proportional(scale, limits=(0.0, device.dt_max), quantum=args.quantum * device.dt_max)
+    return net, ResistiveEP(net, policy, beta=args.beta)
+
+
+def time_spice(net, u):
+    """Wall time of ngspice's .op on the whole network for one input, and its agreement with ours."""
+    from circuits.spice import run_ngspice
+    t0 = time.perf_counter()
+    op = net.operating_point(u)
+    t_ours = time.perf_counter() - t0
+    deck = net.to_spice(u)
+    t0 = time.perf_counter()
+    ng = run_ngspice(deck, timeout=3600)
+    t_ng = time.perf_counter() - t0
+    diff = max(abs(ng.voltage(f"x{l}_{j}") - op.layers[l][0, j])
+               for l in (1, 2) for j in range(net.layer_sizes[l]))
+    print(json.dumps(dict(spice_elements=len(deck), ngspice_s=t_ng, ours_s=t_ours, max_abs_diff_V=diff)),
+          flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--n-train", type=int, default=60000)
+    p.add_argument("--n-test", type=int, default=10000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-8, help="dG = -lr dL/dG, S^2/V^2")
+    p.add_argument("--lr-decay", type=float, default=0.99, help="per epoch")
+    p.add_argument("--beta", type=float, default=1e-3, help="nudging conductance, S")
+    p.add_argument("--v-in", type=float, default=1.0, help="input voltage of a white pixel, V")
+    p.add_argument("--gain-in", type=float, default=100.0)
+    p.add_argument("--gain-hid", type=float, default=4.0)
+    p.add_argument("--v-bias", type=float, default=0.0, help="diode bias, V")
+    p.add_argument("--t-on", type=float, default=1.0, help="target voltage of the label's output, V")
+    p.add_argument("--device", choices=("linear", "exp"), default="linear")
+    p.add_argument("--exp-beta", type=float, default=0.005)
+    p.add_argument("--init-std", type=float, default=0.4)
+    p.add_argument("--quantum", type=float, default=1e-4, help="pulse-width resolution, fraction of dt_max")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None)
+    p.add_argument("--time-spice", action="store_true",
+                   help="also time ngspice on the free phase of one test image (the full 158k-resistor deck)")
+    args = p.parse_args(argv)
+
+    rng = np.random.default_rng(args.seed)
+    x_train, y_train = load_mnist("train")
+    x_test, y_test = load_mnist("test")
+    x_train, y_train = x_train[:args.n_train], y_train[:args.n_train]
+    x_test, y_test = x_test[:args.n_test], y_test[:args.n_test]
+    u_test = duplicate_inverted(x_test, args.v_in)
+    net, rule = build(args, rng)
+    print(f"DRN 1568-{args.hidden}-10, {sum(np.prod(net.crossbar_shape(n)) for n in net.crossbars)} devices, "
+          f"train {len(y_train)}, test {len(y_test)}, batch {args.batch}", flush=True)
+    if args.time_spice:
+        time_spice(net, u_test[:1])
+    for epoch in range(1, args.epochs + 1):
+        t0 = time.perf_counter()
+        loss = errors = 0.0
+        settles0 = net.counters.settles
+        for n_batch, idx in enumerate(minibatches(len(y_train), args.batch, rng), 1):
+            u = duplicate_inverted(x_train[idx], args.v_in)
+            st = rule.step(u, args.t_on * one_hot(y_train[idx]), labels=y_train[idx])
+            loss += st.loss * len(idx)
+            errors += st.errors
+            if n_batch % 500 == 0:
+                print(f"  {n_batch * args.batch:6d} samples  loss {loss / (n_batch * args.batch):.4f}  "
+                      f"train err {errors / (n_batch * args.batch):.4f}  {time.perf_counter() - t0:.0f} s",
+                      flush=True)
+        t_train = time.perf_counter() - t0
+        settles = net.counters.settles - settles0
+        t1 = time.perf_counter()
+        test_err = rule.error_rate(u_test, y_test)
+        t_test = time.perf_counter() - t1
+        rec = dict(epoch=epoch, train_loss=loss / len(y_train), train_error=errors / len(y_train),
+                   test_error=test_err, epoch_time_s=t_train, settle_s_per_sample_phase=t_train / settles,
+                   test_time_s=t_test, test_settle_s_per_sample=t_test / len(y_test),
+                   read_over_threshold=net.counters.read_over_threshold,
+                   newton_iterations=net.counters.newton_iterations, device_clipped=net.counters.device_clipped,
+                   pulses_dropped=rule.policies["W0"].n_dropped, pulses_capped=rule.policies["W0"].n_capped)
+        print(json.dumps(rec), flush=True)
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+        for pol in {id(p): p for p in rule.policies.values()}.values():
+            pol.scale *= args.lr_decay
+
+
+if __name__ == "__main__":
+    main()
