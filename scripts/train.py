@@ -136,8 +136,8 @@ class EPJob:
                             rule=args.ep_rule, continual=args.continual)
         x, y = load_mnist("train")
         xt, yt = load_mnist("test")
-        self.x_train, self.y_train = x[:args.train] / 255.0, y[:args.train]
-        self.x_test, self.y_test = xt[:args.test] / 255.0, yt[:args.test]
+        self.x_train, self.y_train = x[:args.train], y[:args.train]          # intensities in [0, 1]
+        self.x_test, self.y_test = xt[:args.test], yt[:args.test]
         self.tiles = chip.tiles
         self.rng = np.random.default_rng([chip.seed or 0, 2])    # random-sign beta: its own stream
 
