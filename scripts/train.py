@@ -39,7 +39,7 @@ from tqdm import tqdm  # noqa: E402
 import circuits  # noqa: E402
 from circuits.history import History, read_checkpoint  # noqa: E402
 from learning.data import binarise, load_mnist, minibatches, thesis_split  # noqa: E402
-from learning.ep import EPConfig, EquilibriumNetwork  # noqa: E402
+from learning.ep import EPConfig, EquilibriumNetwork, align_backward  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
 from learning.updates import Cst, Proportional, RProp  # noqa: E402
 
@@ -77,6 +77,11 @@ def parse_args(argv=None):
                     help="discrete: prototypical setting; euler: leaky integrators (energy-based)")
     ep.add_argument("--ep-rule", choices=("ep", "vf"), default="ep", help="vf: vector-field rule (untied tiles)")
     ep.add_argument("--continual", action="store_true", help="pulses at every nudged step (C-EP, C-VF)")
+    ep.add_argument("--angle", type=float, default=None,
+                    help="untied tiles: program each backward tile to its forward tile's transpose with this "
+                         "initial angle, degrees (write-verify pulses from measured conductances)")
+    ep.add_argument("--verify-width", type=float, default=None,
+                    help="write-verify pulse width for --angle, s (default: dt_max / 200)")
     return ap.parse_args(argv)
 
 
@@ -141,6 +146,19 @@ class EPJob:
         self.tiles = chip.tiles
         self.rng = np.random.default_rng([chip.seed or 0, 2])    # random-sign beta: its own stream
 
+    def align(self, chip, angle, width):
+        """C-VF: set each backward tile (listed after its forward tile) to the forward tile's initial angle."""
+        seen = {}
+        for t in chip.tiles:
+            r, c = chip.tile_groups(t)
+            if (c, r) in seen:
+                rep = align_backward(chip, seen[c, r], t, angle, np.random.default_rng([chip.seed or 0, 3]),
+                                     width=width)
+                print(f"tile {t}: programmed to the transpose of {seen[c, r]} at {angle:g} degrees "
+                      f"({int(rep.pulses.sum())} write-verify pulses, {rep.n_unverified} devices not verified)")
+            else:
+                seen[r, c] = t
+
     def step(self, idx, policies):
         res = self.net.train_batch(self.x_train[idx], self.y_train[idx], self.cfg, policies, self.rng)
         out = res.free_outputs
@@ -188,6 +206,8 @@ def main(argv=None):
         writer = chip.record_to(h5, record=record, mode="a", rewind=True)
         print(f"resuming after epoch {meta['epoch'] + 1}")
     else:
+        if is_ep and args.angle is not None:
+            job.align(chip, args.angle, args.verify_width or chip.pulse_limits[1] / 200)
         writer = chip.record_to(h5, record=record)
 
     with writer:
