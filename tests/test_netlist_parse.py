@@ -245,8 +245,9 @@ def test_examples_describe_the_intended_chips():
     assert [(t.params["rows"], t.params["cols"]) for t in e.tiles.values()] == [(785, 513), (513, 10)]
     assert all(t.params["bidirectional"] and t.params["pairs"] for t in e.tiles.values())
     assert e.groups["in"].params["dac"] == "pixels"
-    assert all(e.groups[n].params["activation"] == "hardsigmoid" and e.groups[n].params["tau"] > 0
+    assert all(e.groups[n].params["activation"] == "sigmoid" and e.groups[n].params["slope"] == 4
                for n in ("hidden", "out"))
+    assert e.models["dev1"].params["beta_p"] == 3 and e.models["dev1"].params["dt_max"] == 1e-6
 
     s = read_netlist(EXAMPLES / "passive_sneak.net")
     a = s.tiles["a"].params
