@@ -4,8 +4,9 @@ Ideal hardware (the floating-point twin of an ideal-device chip, ``learning.ep_s
 prototypical setting, sigmoid 1/(1+exp(-4(u-1/2))), Glorot weights, one mini-batch of 20
 MNIST training images.
 
-1. GDU (thesis Part IV, Theorem 4): T free steps, then K steps of EP (beta small) and of
-   BPTT; RelMSE between EP's per-step increments and BPTT's elementary gradients, per layer,
+1. GDU (thesis Part IV, Theorem 4), on P-1h, P-2h and the energy-based EB-1h (Euler steps,
+   eps = 0.08; our leaky-integrator dynamics, not the thesis' rho' form): T free steps, then
+   K steps of EP (beta small) and of BPTT; RelMSE between EP's per-step increments and BPTT's elementary gradients, per layer,
    for synapses and neurons, and the fraction of synapses whose summed updates agree in sign.
 2. Bias: the whole EP update (one-sided beta, or centred +-beta) against the BPTT gradient
    through the same K steps, on two hidden layers (784-512-512-10), at several beta: relative
@@ -28,7 +29,11 @@ import numpy as np  # noqa: E402
 from learning import ep_software as sw  # noqa: E402
 from learning.data import load_mnist  # noqa: E402
 
-NETS = {"P-1h": ((784, 512, 10), 150, 10), "P-2h": ((784, 512, 512, 10), 1500, 40)}   # thesis App. Table 2.1
+# thesis App. Table 2.1 (T, K; beta = 0.01 for P, 0.001 for EB with eps = 0.08)
+NETS = {"P-1h": ((784, 512, 10), 150, 10, "discrete", 1.0, 0.01),
+        "P-2h": ((784, 512, 512, 10), 1500, 40, "discrete", 1.0, 0.01),
+        "EB-1h": ((784, 512, 10), 3000, 80, "euler", 0.08, 0.01)}   # thesis T = 800, beta = 0.001: our
+# leaky-integrator settling is slower (|ds| ~ 1e-3 after 800 steps), so T = 3000, beta = 0.01
 
 
 def network(sizes, seed):
@@ -37,9 +42,9 @@ def network(sizes, seed):
                                 [act] * (len(sizes) - 1))
 
 
-def gdu(net, x, y, T, K, beta):
-    gs, gw = sw.bptt_traces(net, x, y, T, K)
-    ds, dw = sw.ep_traces(net, x, y, T, K, beta)
+def gdu(net, x, y, T, K, beta, mode, eps):
+    gs, gw = sw.bptt_traces(net, x, y, T, K, mode=mode, eps=eps)
+    ds, dw = sw.ep_traces(net, x, y, T, K, beta, mode=mode, eps=eps)
     out = {"synapses": [], "neurons": [], "sign_agreement": []}
     for n in range(net.depth):
         ep = np.array([dw[t][n] for t in range(1, K + 1)])
@@ -78,11 +83,11 @@ def main():
     x, labels = load_mnist("train")
     x, y = x[:20], np.eye(10)[labels[:20]]
     results = {}
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6))
-    for col, (name, (sizes, T, K)) in enumerate(NETS.items()):
+    fig, axes = plt.subplots(2, len(NETS), figsize=(4.5 * len(NETS), 6))
+    for col, (name, (sizes, T, K, mode, eps, beta)) in enumerate(NETS.items()):
         net = network(sizes, args.seed)
-        res, (ds, dw, gs, gw) = gdu(net, x, y, T, K, 0.01)
-        results[name] = {"T": T, "K": K, "beta": 0.01, **res}
+        res, (ds, dw, gs, gw) = gdu(net, x, y, T, K, beta, mode, eps)
+        results[name] = {"T": T, "K": K, "beta": beta, "mode": mode, "eps": eps, **res}
         print(name, json.dumps(res))
         # traces of a few synapses of the first layer and neurons of the first hidden layer
         rng = np.random.default_rng(1)
@@ -100,7 +105,7 @@ def main():
     fig.tight_layout()
     fig.savefig(out / "gdu_traces.png", dpi=110)
     plt.close(fig)
-    sizes, T, _ = NETS["P-2h"]
+    sizes = NETS["P-2h"][0]
     rows = bias(network(sizes, args.seed), x, y, 100, 20, [0.01, 0.1, 0.5, 1.0])   # thesis P-2h: T=100, K=20
     results["bias_P-2h"] = rows
     for r in rows:
