@@ -5,7 +5,7 @@
    The chip version (``netlists/ep_p1h_ideal.net``: ideal wires, ideal linear devices) goes
    through everything a rule would: tile reads in both directions in every settling step,
    op-amp stages and sigmoid circuits, the EP statistic, quantised proportional widths and
-   a row-by-row V/2 pulse schedule applied to 815,196 devices. The software version
+   a row-by-row V/2 pulse schedule applied to 815,670 devices. The software version
    (``learning.ep_software.SoftwareEP``) does the same arithmetic on float matrices.
 2. Settling with wire resistance: the same network with 1 ohm wire segments
    (``netlists/ep_p1h_wires.net``): every read is a nodal solve of the tile. Time per sample
@@ -84,7 +84,7 @@ def main():
             f"P-1h: 784-512-10, sigmoid, T = 30, K = 10, beta = 0.1, mini-batch 20, quantised proportional "
             f"pulses, ideal wires; {len(batches)} mini-batches timed, scaled to the 3,000 of an epoch.\n\n"
             "| Version | Epoch time | Ratio to software |\n|---|---|---|\n"
-            f"| chip (reads both ways at every step, neuron circuits, V/2 row-by-row pulses on 815,196 devices) "
+            f"| chip (reads both ways at every step, neuron circuits, V/2 row-by-row pulses on 815,670 devices) "
             f"| {t_chip * scale:.0f} s | {t_chip / t_soft:.2f}× |\n"
             f"| plain-numpy software EP, same arithmetic | {t_soft * scale:.0f} s | 1 |\n\n"
             "Settling with 1 Ω wire segments (`netlists/ep_p1h_wires.net`, every read a nodal solve of "
