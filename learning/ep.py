@@ -85,6 +85,9 @@ class EPConfig:
             raise ValueError(f"mode = {self.mode!r}; allowed: 'discrete', 'euler'")
         if self.rule not in RULES:
             raise ValueError(f"rule = {self.rule!r}; allowed: {', '.join(RULES)}")
+        if self.rule == "vf" and self.estimator == "centred":
+            raise ValueError("estimator = 'centred' is implemented for rule = 'ep' only "
+                             "(use 'one-sided' or 'random' with the vector-field rule)")
         if self.continual and self.estimator == "centred":
             raise ValueError("estimator = 'centred' needs two nudged phases from one free state; "
                              "continual updates change the weights during the first (use 'random')")

@@ -200,3 +200,5 @@ def test_config_errors_name_the_parameter():
         EPConfig(estimator="both")
     with pytest.raises(ValueError, match="centred"):
         EPConfig(estimator="centred", continual=True)
+    with pytest.raises(ValueError, match="rule = 'ep' only"):
+        EPConfig(estimator="centred", rule="vf")
