@@ -4,7 +4,8 @@ Every task trains one DRBM through pulses, as scripts/train.py does, and returns
 error. A ``dask.distributed.LocalCluster`` runs the tasks on this machine by default; with
 ``--scheduler tcp://host:8786`` the same sweep runs on a real cluster (every worker needs
 this package installed). The sweep writes ``results.csv``, ``results.md`` (median and
-quartiles per setting) and ``sweep.png``: test error against dt/dt_max, median with the
+quartiles per setting) and ``sweep.png`` (``results_partial.csv`` grows run by run while it
+works, so an interrupted sweep keeps what it measured): test error against dt/dt_max, median with the
 interquartile range, one curve per setting (the thesis' Fig. 2.3/2.5 style).
 
     python scripts/sweep.py netlists/drbm_mnist.net --widths 1e-4 1e-3 1e-2 --betas 0.005 3 \\
@@ -142,8 +143,16 @@ def main(argv=None, client=None):
                                                         range(args.trials))]
         futures = [client.submit(run_trial, str(Path(args.netlist).resolve()), pure=False, **kw) for kw in tasks]
         rows = []
-        for fut in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="run"):
-            rows.append(fut.result())
+        # every finished run is appended at once, so an interrupted sweep keeps what it measured
+        with open(out / "results_partial.csv", "w", newline="") as partial:
+            writer = None
+            for fut in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="run"):
+                rows.append(fut.result())
+                if writer is None:
+                    writer = csv.DictWriter(partial, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                writer.writerow(rows[-1])
+                partial.flush()
     finally:
         if own:
             client.close()

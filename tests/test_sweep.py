@@ -18,7 +18,7 @@ def sweep():
 
 def test_tiny_sweep_on_dask(sweep, tmp_path):
     from dask.distributed import Client, LocalCluster
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         summary = sweep.main([str(ROOT / "netlists" / "drbm_small.net"), "--widths", "1e-3", "1e-2",
                               "--betas", "0.005", "3", "--trials", "2", "--epochs", "1", "--train", "300",
