@@ -188,15 +188,7 @@ class EquilibriumNetwork:
         beta = self._beta(cfg, rng)
         a0 = self._activities(x, free)
         if cfg.rule == "vf":
-            stat = {t: 0.0 for t in self.tile_names}
-            prev, states = a0, free.states
-            for _ in range(cfg.K):
-                res = self._settle(x, cfg, 1, nudge={self.outputs: (y, beta)}, init=states)
-                cur = self._activities(x, res)
-                for t, d in self.vf_increment(prev, cur).items():
-                    stat[t] = stat[t] + d / (beta * B)
-                prev, states = cur, res.states
-            return stat, free, beta
+            return self._stepwise(x, y, beta, cfg, free), free, beta
         plus = self._activities(x, self.nudged_phase(x, y, beta, cfg, free))
         if cfg.estimator == "centred":
             minus = self._activities(x, self.nudged_phase(x, y, -beta, cfg, free))
@@ -231,9 +223,18 @@ class EquilibriumNetwork:
 
     def _train_continual(self, x, y, cfg, policies, rng, reports):
         """C-EP / C-VF: pulses at every nudged step, from that step's increment only."""
-        B = len(x)
         free = self.free_phase(x, cfg)
         beta = self._beta(cfg, rng)
+        total = self._stepwise(x, y, beta, cfg, free, send=lambda step: self._send(step, policies, reports))
+        return PhaseResult(free.activities[self.outputs], total, beta, reports)
+
+    def _stepwise(self, x, y, beta, cfg, free, send=None):
+        """Run the nudged phase one step at a time; sum (and ``send``, if given) each step's increment.
+
+        The increment is the product difference (EP) or the post change x pre (VF)
+        between consecutive steps, divided by beta and the batch size.
+        """
+        B = len(x)
         prev, states = self._activities(x, free), free.states
         total = {t: 0.0 for t in self.tile_names}
         for _ in range(cfg.K):
@@ -245,11 +246,12 @@ class EquilibriumNetwork:
                 p1, p0 = self.products(cur), self.products(prev)
                 inc = {t: p1[t] - p0[t] for t in self.tile_names}
             step = {t: d / (beta * B) for t, d in inc.items()}
-            self._send(step, policies, reports)
+            if send is not None:
+                send(step)
             for t in total:
                 total[t] = total[t] + step[t]
             prev, states = cur, res.states
-        return PhaseResult(free.activities[self.outputs], total, beta, reports)
+        return total
 
     # ------------------------------------------------------------------ inference
     def targets(self, y):
