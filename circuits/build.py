@@ -51,7 +51,7 @@ def build_chip(netlist, seed: int | None = None) -> Chip:
             wires = Wires(r_row_segment=p["r_row"], r_col_segment=p["r_col"],
                           r_row_driver=p["r_driver_row"], r_col_driver=p["r_driver_col"])
             tile = Tile(g, pairs=bool(p["pairs"]), wires=wires, access=access, iv=iv)
-            tiles[name] = ChipTile(name, tile, device, device.sample(shape, rng), card.rows_group,
+            tiles[name] = ChipTile(name, tile, device, device.sample(shape, rng, pairs=bool(p["pairs"])), card.rows_group,
                                    card.cols_group, bidirectional=bool(p["bidirectional"]),
                                    sense=p["sense"], r_load=p["r_load"])
     settings = ProgramSettings()

@@ -222,6 +222,36 @@ def test_device_to_device_spread_is_lognormal_with_mean_c_and_std_eps_c(cls, eps
     assert abs(r) < z / math.sqrt(n)     # C_p and C_d are independent
 
 
+def test_shared_pair_spread_gives_both_devices_of_a_pair_the_same_rates():
+    """eps_inter_pairs='shared' (the thesis' code): one draw per pair, so a Cst
+    step up and a step down move the pair's weight by the same amount."""
+    m = ExponentialDevice.thesis(beta=0.005)
+    m = dataclasses.replace(m, eps_inter=1.0, eps_inter_pairs="shared")
+    a = m.sample((50, 40), np.random.default_rng(3), pairs=True)
+    np.testing.assert_array_equal(a.rate_p[:, 0::2], a.rate_p[:, 1::2])
+    np.testing.assert_array_equal(a.rate_d[:, 0::2], a.rate_d[:, 1::2])
+    assert not np.allclose(a.rate_p[:, 0::2], a.rate_d[:, 0::2])    # P and D still differ
+    assert len(np.unique(a.rate_p)) == 50 * 20
+    # the same model without pairs, or with independent draws, gives every device its own rates
+    for b in (m.sample((50, 40), np.random.default_rng(3)),
+              dataclasses.replace(m, eps_inter_pairs="independent").sample((50, 40), np.random.default_rng(3),
+                                                                            pairs=True)):
+        assert len(np.unique(b.rate_p)) == 50 * 40
+    # pair symmetry: G+ up with C_p and G- down with C_d, then the reverse, restores the weight
+    rng = np.random.default_rng(4)
+    g = m.initial_conductance((50, 40), rng)
+    w0 = g[:, 0::2] - g[:, 1::2]
+    dt = 1e-3 * m.dt_max
+    up = np.tile([2.0, -2.0], 20)[None, :] * np.ones((50, 1))
+    g1 = m.apply(g, up, dt, a, rng)
+    g2 = m.apply(g1, -up, dt, a, rng)
+    step = (g1[:, 0::2] - g1[:, 1::2]) - w0
+    back = (g2[:, 0::2] - g2[:, 1::2]) - (g1[:, 0::2] - g1[:, 1::2])
+    np.testing.assert_allclose(back, -step, rtol=2e-3)
+    with pytest.raises(ParameterError, match="eps_inter_pairs"):
+        ExponentialDevice(eps_inter_pairs="both")
+
+
 def test_exponential_arrays_names():
     m = ExponentialDevice(eps_inter=0.3)
     a = m.sample((2, 3), np.random.default_rng(0))

@@ -182,6 +182,9 @@ _DEVICE_COMMON = (
      "as a fraction of g_max - g_min", FRACTION),
     ("eps_inter", FLOAT, "", "device-to-device spread: std/mean of the per-device rates",
      dict(low=0.0, high=10.0)),
+    ("eps_inter_pairs", ENUM, "", "the two devices of a differential pair draw their rates "
+     "independently, or share the pair's (as the thesis' code does)",
+     dict(choices=("independent", "shared"))),
     ("init_std", FLOAT, "", "std of the initial conductances, as a fraction of the midpoint",
      FRACTION),
 )

@@ -144,6 +144,14 @@ class DeviceModel:
     """Cycle-to-cycle noise: std of the Gaussian added to a switched device (fraction of dG_r)."""
     eps_inter: float = 0.0
     """Device-to-device spread: std/mean of the log-normal per-device rate constants."""
+    eps_inter_pairs: str = "independent"
+    """How the spread is drawn for the two devices of a differential pair.
+
+    ``"independent"``: every device draws its own rates (what separate devices
+    do). ``"shared"``: both devices of a pair get the pair's potentiation and
+    depression rates, as the thesis' code draws them. The weight G+ - G- then
+    moves up and down by the same amount (in the linear limit), whereas
+    independent draws also make each pair's weight drift one way."""
     init_std: float = 0.1
     """Std of the initial conductances as a fraction of the midpoint (g_min + g_max)/2."""
 
@@ -166,6 +174,9 @@ class DeviceModel:
         check_positive("dt_max", self.dt_max, unit="s")
         check_range("eps_intra", self.eps_intra, 0.0, 1.0)
         check_range("eps_inter", self.eps_inter, 0.0, 10.0)
+        if self.eps_inter_pairs not in ("independent", "shared"):
+            raise ParameterError(f"eps_inter_pairs must be 'independent' or 'shared'; "
+                                 f"got {self.eps_inter_pairs!r}")
         check_range("init_std", self.init_std, 0.0, 1.0)
         self._check_model()
 
@@ -199,7 +210,7 @@ class DeviceModel:
                                         *self._shapes(), self._rate_scale()))
 
     # ---- sampling ---------------------------------------------------------
-    def sample(self, shape, rng: np.random.Generator) -> DeviceArrays:
+    def sample(self, shape, rng: np.random.Generator, *, pairs: bool = False) -> DeviceArrays:
         """Draw the device-to-device parameters of an array of devices, once.
 
         Parameters
@@ -209,6 +220,9 @@ class DeviceModel:
         rng : numpy.random.Generator
             Source of randomness; potentiation rates are drawn first, then
             depression rates, independently. Nothing is drawn if ``eps_inter == 0``.
+        pairs : bool
+            The last axis holds differential pairs (G+, G-) side by side. With
+            ``eps_inter_pairs == "shared"`` one draw per pair serves both devices.
 
         Returns
         -------
@@ -217,8 +231,15 @@ class DeviceModel:
             log-normal entries of mean = the nominal rate and std = eps_inter * mean.
         """
         rate_p, rate_d = self.nominal_rates()
-        return self.arrays_type(lognormal(rate_p, self.eps_inter, shape, rng),
-                                lognormal(rate_d, self.eps_inter, shape, rng))
+        if not (pairs and self.eps_inter_pairs == "shared"):
+            return self.arrays_type(lognormal(rate_p, self.eps_inter, shape, rng),
+                                    lognormal(rate_d, self.eps_inter, shape, rng))
+        shape = tuple(shape)
+        if shape[-1] % 2:
+            raise ParameterError(f"pairs=True needs an even last axis; got shape {shape}")
+        per_pair = (*shape[:-1], shape[-1] // 2)
+        return self.arrays_type(np.repeat(lognormal(rate_p, self.eps_inter, per_pair, rng), 2, axis=-1),
+                                np.repeat(lognormal(rate_d, self.eps_inter, per_pair, rng), 2, axis=-1))
 
     def initial_conductance(self, shape, rng: np.random.Generator,
                             stats: UpdateStats | None = None) -> np.ndarray:
