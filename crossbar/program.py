@@ -22,6 +22,7 @@ from .devices import UpdateStats
 from .errors import ParameterError
 from .schedules import OuterProductWrite, RowByRowWrite, WriteVerify
 from .terminals import INF, driver_conductance
+from .write_kernels import v2_row_write_cost
 
 
 @dataclass
@@ -328,15 +329,7 @@ def _row_write_v2_linear(tile, device, arrays, P, v_write, rng, backend):
     """
     stats = UpdateStats()
     g_eff = linear_conductance(tile.g, tile.access)
-    g_rows, g_cols = g_eff.sum(axis=1), g_eff.sum(axis=0)
-    energy = time = 0.0
-    n_phases = 0
-    for t in (np.where(P > 0, P, 0.0), np.where(P < 0, -P, 0.0)):   # SET, then RESET phases
-        T = t.max(axis=1)
-        A = float(np.sum(g_eff * t))
-        energy += v_write ** 2 * A + (v_write / 2) ** 2 * (T @ g_rows - A + t.sum(axis=0) @ g_cols - A)
-        time += float(T.sum())
-        n_phases += int(np.count_nonzero(T))
+    energy, time, n_phases = v2_row_write_cost(P, g_eff, v_write, backend)
     share = v_write if tile.access.code == ACCESS_NONE else v_write * g_eff / tile.g
     tile.g[...] = device.apply(tile.g, np.sign(P) * share, np.abs(P), arrays, rng, backend=backend, stats=stats)
     return ProgramReport(time=time, energy=float(energy), pulses=(P != 0).astype(np.int64),

@@ -15,6 +15,7 @@ only through reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -49,9 +50,15 @@ class Wires:
         for name in ("r_row_segment", "r_col_segment", "r_row_driver", "r_col_driver"):
             check_range(name, getattr(self, name), 0.0, unit="ohm")
 
-    @property
+    @cached_property
     def ideal(self) -> bool:
+        """No wire resistance (cached: reads ask on every call, and Wires is frozen)."""
         return not (np.any(self.r_row_segment) or np.any(self.r_col_segment))
+
+    @cached_property
+    def ideal_drivers(self) -> bool:
+        """Row and column drivers of zero output resistance: driven line ends are held."""
+        return not (np.any(self.r_row_driver) or np.any(self.r_col_driver))
 
 
 @dataclass
@@ -224,11 +231,14 @@ class Tile:
         return v
 
     def _read(self, direction, v, sense, floating_rows, floating_cols, warm_start):
+        if not (len(floating_rows) or len(floating_cols)):
+            fast = self._held_linear_read(direction, v, sense)
+            if fast is not None:
+                def solver():
+                    return self.solve(*self.terminations(direction, v, sense=sense))
+                return Read(outputs=fast, solver=solver)
         row_g, row_v, col_g, col_v = self.terminations(direction, v, sense=sense, floating_rows=floating_rows,
                                                        floating_cols=floating_cols)
-        fast = self._held_linear_read(direction, row_g, row_v, col_g, col_v, sense)
-        if fast is not None:
-            return Read(outputs=fast, solver=lambda: self.solve(row_g, row_v, col_g, col_v))
         x0 = self._last.get(direction) if warm_start else None
         sol = self.solve(row_g, row_v, col_g, col_v, x0=x0)
         side = "col" if direction == "forward" else "row"
@@ -242,31 +252,46 @@ class Tile:
         self._last[direction] = sol   # the next read in this direction may start from it
         return Read(outputs=out, solution_=sol, saturated=saturated)
 
-    def _held_linear_read(self, direction, row_g, row_v, col_g, col_v, sense):
+    def _held_linear_read(self, direction, v, sense):
         """Sensed currents straight from Ohm's law, or None when a circuit solve is needed.
 
         With ideal wires, linear cells and every line end held by an ideal source
-        (drivers of zero resistance, ideal virtual grounds) no node is free: each
-        cell sees its row voltage minus its column voltage, and the sense current
-        of a line is the sum of its cells' currents. This is what the ideal-wire
-        solver computes too (tested equal), without building the full solution.
+        (drivers of zero resistance, ideal virtual grounds, no floating line) no
+        node is free: each cell sees its row voltage minus its column voltage, and
+        the sense current of a line is the sum of its cells' currents. This is
+        what the ideal-wire solver computes too (tested equal), without building
+        the terminations or the solution: for the small tiles of a settling loop
+        that bookkeeping cost more than the product itself.
         """
-        if not (self.wires.ideal and is_linear(self.access, self.iv) and isinstance(sense, (VirtualGround, OpAmpInput))
-                and np.all(np.isinf(row_g)) and np.all(np.isinf(col_g))):
+        if not (self.wires.ideal and self.wires.ideal_drivers and is_linear(self.access, self.iv)
+                and isinstance(sense, (VirtualGround, OpAmpInput))):
             return None
-        if not (np.all(np.isfinite(row_v)) and np.all(np.isfinite(col_v))):
-            return None                     # let the full solve name the bad drive
+        sense_g, sense_v = sense.norton(1)
+        if not np.isinf(sense_g[0]):
+            return None                     # a finite-gain op-amp input is a free node
+        v_sense = float(sense_v[0])
         G = linear_conductance(self.g, self.access)
         if direction == "forward":           # current out of each column into its sense input
-            out = row_v @ G
-            if np.any(col_v):
-                out -= col_v * G.sum(axis=0)
+            v = self._drive(v, self.rows, "v")
+            if not np.all(np.isfinite(v)):
+                return None                 # let the full solve name the bad drive
+            out = v @ G
+            if v_sense:
+                out -= v_sense * G.sum(axis=0)
             if self.pairs:
                 out = out[:, 0::2] - out[:, 1::2]
         else:                                # current out of each row into its sense input
-            out = col_v @ G.T
-            if np.any(row_v):
-                out -= row_v * G.sum(axis=1)
+            v = self._drive(v, self.cols, "v")
+            if not np.all(np.isfinite(v)):
+                return None
+            if self.pairs:                   # G+ driven at +v, G- at -v
+                vp = np.empty((v.shape[0], self.g.shape[1]))
+                vp[:, 0::2] = v
+                vp[:, 1::2] = -v
+                v = vp
+            out = v @ G.T
+            if v_sense:
+                out -= v_sense * G.sum(axis=1)
         # a non-finite conductance would poison the result silently: the full solve names it
         return out if np.all(np.isfinite(out)) else None
 

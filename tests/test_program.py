@@ -187,3 +187,19 @@ def test_vectorised_row_write_equals_the_phase_loop():
     np.testing.assert_array_equal(tile.g, twin.g)
     np.testing.assert_allclose(fast.energy, loop.energy, rtol=1e-12)
     assert fast.time == pytest.approx(loop.time) and fast.n_phases == loop.n_phases
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 10), (40, 33)])
+def test_write_cost_kernel_equals_its_numpy_reference(shape):
+    """The one-pass numba sums of a V/2 row-by-row write equal the whole-array numpy version."""
+    from crossbar.write_kernels import v2_row_write_cost
+    rng = np.random.default_rng(shape[0])
+    P = rng.choice([-2e-8, -1e-9, 0.0, 0.0, 3e-9, 5e-8], size=shape)
+    g = rng.uniform(1e-6, 1e-4, size=shape)
+    fast = v2_row_write_cost(P, g, 1.6, "numba")
+    ref = v2_row_write_cost(P, g, 1.6, "numpy")
+    np.testing.assert_allclose(fast[:2], ref[:2], rtol=1e-12)
+    assert fast[2] == ref[2]
+    assert v2_row_write_cost(np.zeros(shape), g, 1.6) == (0.0, 0.0, 0)
+    with pytest.raises(ValueError, match="backend"):
+        v2_row_write_cost(P, g, 1.6, "cuda")

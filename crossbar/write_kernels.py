@@ -1,0 +1,84 @@
+"""Energy and time of a row-by-row V/2 write on linear cells with ideal drivers.
+
+Row i is written in two phases, SET then RESET. In a phase of length T_i (its
+longest pulse) a selected cell sees the full write voltage V for its own width
+t_ij and V/2 for the rest of the phase; the other cells of row i see V/2
+throughout; the other cells of a selected column see V/2 for t_ij. With
+A = sum g t over the selected cells, the phase dissipates
+
+    V^2 A + (V/2)^2 (T_i rowsum_i(g) - A_i + sum_j t_ij colsum_j(g) - A_i),
+
+summed over rows and both polarities. Conductances are those at the start of
+the write (quasi-static).
+
+Two implementations of the same sums: ``_numpy`` (the reference, whole-array
+operations) and ``_numba`` (one pass over the array, no temporaries: on the
+815,670 devices of the EP network it is about ten times faster, and it is
+called once per tile per mini-batch). Tests check that they agree.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+def v2_row_write_cost(P, g, v_write: float, backend: str = "numba") -> tuple[float, float, int]:
+    """``(energy J, time s, phases)`` of writing signed widths ``P`` (M, N) on conductances ``g`` (S)."""
+    P = np.ascontiguousarray(P, dtype=float)
+    g = np.ascontiguousarray(g, dtype=float)
+    if backend == "numba":
+        energy, time, n_phases = _numba(P, g, float(v_write))
+        return float(energy), float(time), int(n_phases)
+    if backend == "numpy":
+        return _numpy(P, g, float(v_write))
+    raise ValueError(f"backend must be 'numba' or 'numpy'; got {backend!r}")
+
+
+def _numpy(P, g, v_write):
+    g_rows, g_cols = g.sum(axis=1), g.sum(axis=0)
+    energy = time = 0.0
+    n_phases = 0
+    for t in (np.where(P > 0, P, 0.0), np.where(P < 0, -P, 0.0)):   # SET, then RESET phases
+        T = t.max(axis=1)
+        A = float(np.sum(g * t))
+        energy += v_write ** 2 * A + (v_write / 2) ** 2 * (T @ g_rows - A + t.sum(axis=0) @ g_cols - A)
+        time += float(T.sum())
+        n_phases += int(np.count_nonzero(T))
+    return float(energy), float(time), n_phases
+
+
+@nb.njit(cache=True)
+def _numba(P, g, v_write):
+    M, N = P.shape
+    col_t_set = np.zeros(N)     # sum over rows of the SET widths of each column
+    col_t_reset = np.zeros(N)
+    col_g = np.zeros(N)
+    a_set = a_reset = row_term = 0.0
+    time = 0.0
+    n_phases = 0
+    for i in range(M):
+        t_set = t_reset = g_row = 0.0
+        for j in range(N):
+            p = P[i, j]
+            gij = g[i, j]
+            g_row += gij
+            col_g[j] += gij
+            if p > 0:
+                a_set += gij * p
+                col_t_set[j] += p
+                if p > t_set:
+                    t_set = p
+            elif p < 0:
+                a_reset -= gij * p
+                col_t_reset[j] -= p
+                if -p > t_reset:
+                    t_reset = -p
+        row_term += (t_set + t_reset) * g_row
+        time += t_set + t_reset
+        n_phases += (t_set > 0) + (t_reset > 0)
+    col_term = 0.0
+    for j in range(N):
+        col_term += (col_t_set[j] + col_t_reset[j]) * col_g[j]
+    a = a_set + a_reset
+    energy = v_write * v_write * a + 0.25 * v_write * v_write * (row_term + col_term - 2.0 * a)
+    return energy, time, n_phases
