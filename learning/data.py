@@ -186,6 +186,22 @@ def _check_intensities(images) -> np.ndarray:
     return x
 
 
+def downsample(images, side: int) -> np.ndarray:
+    """Average-pool flattened 28x28 images to ``side`` x ``side`` (``side`` must divide 28).
+
+    For chips too small for the full image: the circuit-effect studies solve the
+    wires at every write, which costs far more per line than an ideal tile.
+    Returns float64 ``(n, side * side)`` intensities, still in [0, 1].
+    """
+    x = _check_intensities(images)
+    if x.ndim != 2 or x.shape[1] != 28 * 28:
+        raise ValueError(f"images must be (n, 784) flattened 28x28 images; got shape {x.shape}")
+    if not (isinstance(side, (int, np.integer)) and 1 <= side <= 28 and 28 % side == 0):
+        raise ValueError(f"side = {side!r} is outside the allowed values (divisors of 28: 1, 2, 4, 7, 14, 28)")
+    f = 28 // side
+    return x.reshape(len(x), side, f, side, f).mean(axis=(2, 4)).reshape(len(x), side * side)
+
+
 def binarise(images, threshold: float = 0.5) -> np.ndarray:
     """Deterministic binarisation: 1.0 where intensity > ``threshold``, else 0.0 (float64, same shape)."""
     if not (np.isfinite(threshold) and 0 <= threshold <= 1):

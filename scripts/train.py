@@ -1,12 +1,22 @@
-"""Hardware-in-the-loop training on MNIST, from a netlist: a DRBM by CD, or a layered network by EP.
+"""Hardware-in-the-loop training on MNIST, from a netlist: CD models (DRBM, RBM + softmax, DBN) or EP.
 
-The rule follows from the chip: a chip with an ``output`` neuron group is a
-layered network trained by equilibrium propagation (``--ep-rule`` ep or vf,
-``--continual`` for C-EP/C-VF, ``--estimator`` one-sided/centred/random);
-otherwise its one bidirectional tile is a discriminative RBM trained by
-contrastive divergence. Every weight update is a pulse schedule sent to the
-simulated chip; the rule sees only what the chip's neurons measure. The run
-writes, in ``--out``:
+The rule follows from the chip (``--model auto``, the default; or name it):
+
+- ``ep``: a chip with an ``output`` neuron group and no CD tile (a bidirectional
+  tile between stochastic groups) is a layered network trained by equilibrium
+  propagation (``--ep-rule`` ep or vf, ``--continual`` for C-EP/C-VF,
+  ``--estimator`` one-sided/centred/random);
+- ``rbm-softmax``: a CD tile whose hidden group drives a tile into an
+  ``output`` group: an RBM topped by a softmax classifier, both tiles updated at
+  every mini-batch (learning/dbn.py);
+- ``dbn``: several CD tiles and no output group: a deep belief net trained
+  greedily, layer by layer (``--layer-epochs``; the top DRBM trains every later
+  epoch; the test error is measured once the top trains);
+- ``drbm``: otherwise, the one bidirectional tile (or ``--tile``) is a
+  discriminative RBM trained by contrastive divergence.
+
+Every weight update is a pulse schedule sent to the simulated chip; the rule
+sees only what the chip's neurons measure. The run writes, in ``--out``:
 
 - ``run.h5``: per-device conductance histories, pulse counts, per-epoch metrics,
   provenance and a checkpoint after every epoch (``scripts/inspect_run.py`` reads it);
@@ -18,6 +28,8 @@ Interrupt it (Ctrl-C) or kill it and run the same command with ``--resume``:
 it continues from the last completed epoch.
 
     python scripts/train.py netlists/drbm_small.net --out runs/drbm
+    python scripts/train.py netlists/rbm_softmax_mnist.net --out runs/rbm_softmax --epochs 30 --train 40000
+    python scripts/train.py netlists/dbn_mnist.net --out runs/dbn --epochs 90 --layer-epochs 30 --train 40000
     python scripts/train.py netlists/ep_p1h_ideal.net --out runs/ep --policy proportional \
         --scale 0.01 0.005 --quantum 1e-6
 """
@@ -38,7 +50,8 @@ from tqdm import tqdm  # noqa: E402
 
 import circuits  # noqa: E402
 from circuits.history import History, read_checkpoint  # noqa: E402
-from learning.data import binarise, load_mnist, minibatches, thesis_split  # noqa: E402
+from learning.data import binarise, downsample, load_mnist, minibatches, thesis_split  # noqa: E402
+from learning.dbn import DBN, GreedySchedule, RBMSoftmax, is_cd_tile  # noqa: E402
 from learning.ep import EPConfig, EquilibriumNetwork, align_backward  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
 from learning.updates import Cst, Proportional, RProp  # noqa: E402
@@ -48,6 +61,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("netlist", help="netlist of the chip")
     ap.add_argument("--out", default="runs/train", help="output folder")
+    ap.add_argument("--model", choices=("auto",) + MODELS, default="auto",
+                    help="what to train (auto: from the chip's structure, see above)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--train", type=int, default=5000, help="training images (thesis: 40000 DRBM, 60000 EP)")
     ap.add_argument("--test", type=int, default=1000, help="test images (thesis: 10000)")
@@ -59,15 +74,24 @@ def parse_args(argv=None):
     ap.add_argument("--quantum", type=float, default=None, help="drivers' pulse-width resolution, s")
     ap.add_argument("--width", type=float, default=None,
                     help="pulse width (RProp: initial and largest width), s; default: the drivers' dt_max")
-    ap.add_argument("--tile", default=None, help="CD: tile to train (default: the only one)")
+    ap.add_argument("--tile", default=None, help="DRBM: tile to train (default: the only one)")
     ap.add_argument("--seed", type=int, default=None, help="overrides the netlist's .seed")
     ap.add_argument("--eval-every", type=int, default=1, help="evaluate every this many epochs (and at the end)")
     ap.add_argument("--eval-train", type=int, default=None,
                     help="training images used for the training error (default: as many as --test)")
     ap.add_argument("--record", default="2000", help="devices with full traces per tile: a number or 'all'")
     ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    cd = ap.add_argument_group("contrastive divergence (DRBM)")
+    cd = ap.add_argument_group("contrastive divergence (DRBM, RBM + softmax, DBN)")
     cd.add_argument("--chains", type=int, default=1, help="parallel CD chains per sample (thesis: 1 or 20)")
+    cd.add_argument("--eval-chains", type=int, default=40,
+                    help="DRBM/DBN inference: Gibbs chains per test image, 2 steps each (thesis: 40)")
+    cd.add_argument("--layer-epochs", type=int, nargs="+", default=None,
+                    help="DBN: epochs of each lower RBM (one value for all, or one per lower layer); the top "
+                         "DRBM trains every later epoch. Default: --epochs / number of layers (at least 1). "
+                         "A resumed run keeps the schedule it started with")
+    cd.add_argument("--exact-softmax", action="store_true",
+                    help="RBM + softmax: classifier statistic with the softmax probabilities instead of a "
+                         "sampled label (the thesis code samples)")
     ep = ap.add_argument_group("equilibrium propagation (chips with an output group)")
     ep.add_argument("--T", type=int, default=30, help="free-phase steps (thesis P-1h: 30)")
     ep.add_argument("--K", type=int, default=10, help="nudged-phase steps (thesis P-1h: 10)")
@@ -83,6 +107,17 @@ def parse_args(argv=None):
     ep.add_argument("--verify-width", type=float, default=None,
                     help="write-verify pulse width for --angle, s (default: dt_max / 200)")
     return ap.parse_args(argv)
+
+
+MODELS = ("drbm", "rbm-softmax", "dbn", "ep")
+
+
+def detect_model(chip, tile=None) -> str:
+    """The model a chip's structure implies (see the module docstring)."""
+    cd = [t for t in chip.tiles if is_cd_tile(chip, t)]
+    if any(g.params.role == "output" for g in chip.groups.values()):
+        return "rbm-softmax" if cd else "ep"
+    return "dbn" if len(cd) > 1 and tile is None else "drbm"
 
 
 def make_policies(args, chip, tiles):
@@ -101,19 +136,63 @@ def make_policies(args, chip, tiles):
     return {t: RProp(chip.tile_shape(t), width, limits=limits, quantum=args.quantum) for t in tiles}
 
 
-class CDJob:
+class Job:
+    """What every job may add to the epoch loop (nothing, by default)."""
+
+    extra_metrics = ()
+    """Names of the job's own per-epoch metrics (see :meth:`epoch_metrics`)."""
+    title = ""
+
+    def begin_epoch(self, epoch):
+        """Called before each epoch (0-based)."""
+
+    def evaluates(self, epoch) -> bool:
+        """Whether the errors mean anything after this epoch."""
+        return True
+
+    def epoch_metrics(self) -> dict:
+        return {}
+
+    def describe(self, epoch) -> str:
+        """Prefix of the epoch's summary line."""
+        return f"epoch {epoch + 1}"
+
+    def checkpoint_meta(self) -> dict:
+        """JSON-able state the job needs to resume, saved with each checkpoint."""
+        return {}
+
+    def restore(self, meta):
+        """Restore :meth:`checkpoint_meta` from a checkpoint's meta."""
+
+
+def _binary_mnist(args, n_pixels=784):
+    """The thesis' binarised 40k/10k MNIST, cut to --train and --test images.
+
+    A chip with fewer pixel inputs (a square number, e.g. 196) gets the images
+    average-pooled to that size before binarising (netlists/drbm14_*.net)."""
+    split = thesis_split()
+    side = int(round(np.sqrt(n_pixels)))
+    if side * side != n_pixels or 28 % side:
+        sys.exit(f"the chip has {n_pixels} pixel inputs: need 784 or a square image whose side divides 28")
+
+    def prep(x):
+        return binarise(x if side == 28 else downsample(x, side))
+    return (prep(split.train_images[:args.train]), split.train_labels[:args.train],
+            prep(split.test_images[:args.test]), split.test_labels[:args.test])
+
+
+class CDJob(Job):
     """A discriminative RBM on the chip's one tile, binarised MNIST (thesis Part II protocol)."""
 
     kind = "cd"
     batch = 100
+    title = "DRBM trained through pulses"
 
     def __init__(self, args, chip):
         self.args = args
         self.tile = args.tile or chip.tiles[0]
         self.model = DRBM(chip, self.tile)
-        split = thesis_split()
-        self.x_train, self.y_train = binarise(split.train_images[:args.train]), split.train_labels[:args.train]
-        self.x_test, self.y_test = binarise(split.test_images[:args.test]), split.test_labels[:args.test]
+        self.x_train, self.y_train, self.x_test, self.y_test = _binary_mnist(args, self.model.n_pixels)
         self.tiles = (self.tile,)
 
     def step(self, idx, policies):
@@ -122,17 +201,126 @@ class CDJob:
         return [report] if report is not None else [], stats.reconstruction_error
 
     def error_rate(self, x, y):
-        return self.model.error_rate(x, y)
+        return self.model.error_rate(x, y, chains=self.args.eval_chains)
 
     def feature_tile(self):
         return self.tile, self.model.n_pixels
 
 
-class EPJob:
+class RBMSoftmaxJob(Job):
+    """An RBM topped by a softmax classifier, binarised MNIST: both tiles updated every mini-batch."""
+
+    kind = "rbm-softmax"
+    batch = 100
+    title = "RBM + softmax trained through pulses"
+    extra_metrics = ("classifier_loss", "classifier_train_error")
+
+    def __init__(self, args, chip):
+        self.args = args
+        self.model = RBMSoftmax(chip)
+        self.x_train, self.y_train, self.x_test, self.y_test = _binary_mnist(args)
+        self.tiles = self.model.tiles
+        self.rng = np.random.default_rng([chip.seed or 0, 2])    # sampled labels: the rule's own stream
+        self._ce, self._wrong, self._seen = [], 0, 0
+
+    def begin_epoch(self, epoch):
+        self._ce, self._wrong, self._seen = [], 0, 0
+
+    def step(self, idx, policies):
+        res = self.model.train_batch(self.x_train[idx], self.y_train[idx], policies, chains=self.args.chains,
+                                     rng=None if self.args.exact_softmax else self.rng)
+        self._ce.append(res.softmax.loss)
+        self._wrong += res.softmax.errors
+        self._seen += len(idx)
+        return res.reports, res.cd.reconstruction_error
+
+    def epoch_metrics(self):
+        """Running classifier cross-entropy and error on the training mini-batches, before each update."""
+        return {"classifier_loss": float(np.mean(self._ce)), "classifier_train_error": self._wrong / self._seen}
+
+    def error_rate(self, x, y):
+        return self.model.error_rate(x, y)
+
+    def feature_tile(self):
+        return self.tiles[0], self.model.rbm.n_visible
+
+    def checkpoint_meta(self):
+        return {"rule_rng": self.rng.bit_generator.state}
+
+    def restore(self, meta):
+        self.rng.bit_generator.state = meta["rule_rng"]
+
+
+class DBNJob(Job):
+    """A deep belief net, greedy: each lower RBM for its epochs, then the top DRBM (binarised MNIST)."""
+
+    kind = "dbn"
+    batch = 100
+    title = "DBN (greedy) trained through pulses"
+    extra_metrics = ("layer",)
+
+    def __init__(self, args, chip):
+        self.args = args
+        self.model = DBN(chip)
+        self.x_train, self.y_train, self.x_test, self.y_test = _binary_mnist(args)
+        self.tiles = self.model.tiles
+        self.schedule = self._schedule(args.layer_epochs)
+        self.layer = 0
+
+    def _schedule(self, given):
+        n_lower = self.model.n_layers - 1
+        if given is None:
+            given = [max(1, self.args.epochs // self.model.n_layers)]
+        if len(given) == 1:
+            given = given * n_lower
+        if len(given) != n_lower:
+            sys.exit(f"--layer-epochs: give one value or one per lower layer ({', '.join(self.tiles[:-1])})")
+        return GreedySchedule(tuple(int(e) for e in given))
+
+    def begin_epoch(self, epoch):
+        self.layer = self.schedule.locate(epoch)[0]
+
+    def evaluates(self, epoch):
+        return self.schedule.locate(epoch)[0] == self.model.n_layers - 1
+
+    def describe(self, epoch):
+        layer, e = self.schedule.locate(epoch)
+        total = self.schedule.layer_epochs[layer] if layer < len(self.schedule.layer_epochs) else None
+        return (f"epoch {epoch + 1} ({'top DRBM' if total is None else 'RBM'} {self.tiles[layer]}, "
+                f"its epoch {e + 1}{'' if total is None else f'/{total}'})")
+
+    def step(self, idx, policies):
+        tile = self.tiles[self.layer]
+        stats, report = self.model.train_batch(self.layer, self.x_train[idx], self.y_train[idx], policies[tile],
+                                               chains=self.args.chains)
+        return [report] if report is not None else [], stats.reconstruction_error
+
+    def epoch_metrics(self):
+        return {"layer": self.layer + 1}
+
+    def error_rate(self, x, y):
+        return self.model.error_rate(x, y, chains=self.args.eval_chains)
+
+    def feature_tile(self):
+        return self.tiles[0], self.model.layers[0].n_visible
+
+    def checkpoint_meta(self):
+        return {"layer_epochs": list(self.schedule.layer_epochs)}
+
+    def restore(self, meta):
+        saved = GreedySchedule(tuple(meta["layer_epochs"]))
+        if self.args.layer_epochs is not None and self._schedule(self.args.layer_epochs) != saved:
+            sys.exit(f"--layer-epochs {' '.join(map(str, self.args.layer_epochs))} differs from the resumed "
+                     f"run's schedule {' '.join(map(str, saved.layer_epochs))}")
+        self.schedule = saved
+
+
+class EPJob(Job):
     """A layered network trained by EP/VF, C-EP/C-VF, on grey-level MNIST (thesis Parts IV-V protocol)."""
 
     kind = "ep"
     batch = 20
+    title = "EP trained through pulses"
 
     def __init__(self, args, chip):
         self.args = args
@@ -172,6 +360,15 @@ class EPJob:
         first = [t for t in self.tiles if self.net.chip.tile_groups(t)[0] == self.net.inputs]
         return first[0], self.net.chip.groups[self.net.inputs].size
 
+    def checkpoint_meta(self):
+        return {"rule_rng": self.rng.bit_generator.state}
+
+    def restore(self, meta):
+        self.rng.bit_generator.state = meta["rule_rng"]
+
+
+JOBS = {"drbm": CDJob, "rbm-softmax": RBMSoftmaxJob, "dbn": DBNJob, "ep": EPJob}
+
 
 def main(argv=None):
     args = parse_args(argv)
@@ -179,13 +376,15 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     h5 = out / "run.h5"
     chip = circuits.load(args.netlist, seed=args.seed)
-    is_ep = any(g.params.role == "output" for g in chip.groups.values())
-    job = EPJob(args, chip) if is_ep else CDJob(args, chip)
+    model = detect_model(chip, args.tile) if args.model == "auto" else args.model
+    job = JOBS[model](args, chip)
+    is_ep = job.kind == "ep"
     batch = args.batch or job.batch
     policies = make_policies(args, chip, job.tiles)
     rng = np.random.default_rng([chip.seed or 0, 1])   # data order: its own stream
     metrics = {"epoch": [], "test_error": [], "train_error": [], "train_loss": [], "energy_J": [],
                "programming_time_s": [], "pulses": [], "seconds": []}
+    metrics.update({k: [] for k in job.extra_metrics})
 
     start_epoch = 0
     record = "all" if args.record == "all" else int(args.record)
@@ -199,8 +398,7 @@ def main(argv=None):
         for t, pol in policies.items():
             pol.load_state_dict(_unpack(state, f"policy_{t}") | meta["policy"][t])
         rng.bit_generator.state = meta["data_rng"]
-        if is_ep:
-            job.rng.bit_generator.state = meta["rule_rng"]
+        job.restore(meta)
         metrics = meta["metrics"]
         start_epoch = meta["epoch"] + 1
         writer = chip.record_to(h5, record=record, mode="a", rewind=True)
@@ -213,6 +411,7 @@ def main(argv=None):
     with writer:
         for epoch in range(start_epoch, args.epochs):
             t0 = time.perf_counter()
+            job.begin_epoch(epoch)
             energy = prog_time = 0.0
             pulses = 0
             losses = []
@@ -226,7 +425,7 @@ def main(argv=None):
                     prog_time += report.time
                     pulses += int(report.pulses.sum())
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-            if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
+            if ((epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs) and job.evaluates(epoch):
                 n_tr = args.eval_train or args.test
                 test_err = job.error_rate(job.x_test, job.y_test)
                 train_err = job.error_rate(job.x_train[:n_tr], job.y_train[:n_tr])
@@ -235,11 +434,13 @@ def main(argv=None):
             for k, v in (("epoch", epoch + 1), ("test_error", test_err), ("train_error", train_err),
                          ("train_loss", float(np.mean(losses))), ("energy_J", energy),
                          ("programming_time_s", prog_time), ("pulses", pulses),
-                         ("seconds", time.perf_counter() - t0)):
+                         ("seconds", time.perf_counter() - t0), *job.epoch_metrics().items()):
                 metrics[k].append(v)
             writer.metrics(epoch + 1, **{k: v[-1] for k, v in metrics.items() if k != "epoch"})
             save_checkpoint(writer, chip, policies, rng, metrics, epoch, job)
-            print(f"epoch {epoch + 1}: test error {test_err * 100:.2f}%, train error {train_err * 100:.2f}%, "
+            errors = (f"test error {test_err * 100:.2f}%, train error {train_err * 100:.2f}%"
+                      if job.evaluates(epoch) else f"reconstruction error {metrics['train_loss'][-1]:.4f}")
+            print(f"{job.describe(epoch)}: {errors}, "
                   f"{pulses} pulses, programming energy {energy:.3g} J (device units), "
                   f"{metrics['seconds'][-1]:.1f} s", flush=True)
     plots(out, h5, chip, job, policies, metrics)
@@ -266,8 +467,7 @@ def save_checkpoint(writer, chip, policies, rng, metrics, epoch, job):
         meta_policy[t] = {k: v for k, v in pstate.items() if not isinstance(v, np.ndarray)}
     meta = {"epoch": epoch, "chip_rng": state["rng"], "counters": state["counters"], "data_rng": rng.bit_generator.state,
             "metrics": metrics, "policy": meta_policy}
-    if job.kind == "ep":
-        meta["rule_rng"] = job.rng.bit_generator.state
+    meta.update(job.checkpoint_meta())
     writer.checkpoint(arrays, json.loads(json.dumps(meta, default=_jsonable)))
 
 
@@ -289,7 +489,7 @@ def plots(out, h5, chip, job, policies, metrics):
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.legend()
-    ax.set_title("DRBM trained through pulses" if job.kind == "cd" else "EP trained through pulses")
+    ax.set_title(job.title)
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png", dpi=110)
     plt.close(fig)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from learning import data
-from learning.data import (MnistFormatError, binarise, binarise_stochastic, load_mnist, minibatches, one_hot,
-                           read_idx, thesis_split)
+from learning.data import (MnistFormatError, binarise, binarise_stochastic, downsample, load_mnist, minibatches,
+                           one_hot, read_idx, thesis_split)
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,17 @@ def test_minibatches_are_random_and_seeded():
         minibatches(10, 0, rng)
     with pytest.raises(TypeError, match="Generator"):
         minibatches(10, 2, 0)
+
+
+def test_downsample_averages_blocks(test_set):
+    x = test_set[0][:50]
+    d = downsample(x, 14)
+    assert d.shape == (50, 196)
+    img = x.reshape(50, 28, 28)
+    np.testing.assert_allclose(d.reshape(50, 14, 14)[:, 3, 5], img[:, 6:8, 10:12].mean(axis=(1, 2)))
+    np.testing.assert_array_equal(downsample(x, 28), x)
+    np.testing.assert_allclose(downsample(x, 1)[:, 0], x.mean(axis=1))
+    with pytest.raises(ValueError, match="side"):
+        downsample(x, 5)
+    with pytest.raises(ValueError, match="784"):
+        downsample(x[:, :100], 14)
