@@ -82,13 +82,8 @@ import numpy as np
 
 from circuits import RowByRowWrite
 
+from .data import one_hot
 from .rbm import DRBM, RBM, CDStats
-
-
-def one_hot(labels, n: int) -> np.ndarray:
-    out = np.zeros((len(labels), n))
-    out[np.arange(len(labels)), np.asarray(labels)] = 1.0
-    return out
 
 
 def softmax(scores) -> np.ndarray:
