@@ -309,6 +309,16 @@ class StdpRule:
         return report
 
 
+@dataclass
+class StdpStep:
+    """What one :meth:`StdpEP.train_batch` did and measured."""
+
+    reports: dict
+    """The chip's report of each tile's waveform write."""
+    free_outputs: np.ndarray
+    """(B, n_out) output activities at the end of the free phase (before the update)."""
+
+
 class StdpEP:
     """Equilibrium propagation whose weight updates are STDP events of the nudged phase.
 
@@ -338,7 +348,7 @@ class StdpEP:
         return np.argmax(self.free(x).activities[self.outputs], axis=1)
 
     def train_batch(self, x, target):
-        """One free and one nudged phase for a batch, then one waveform write per tile."""
+        """One free and one nudged phase for a batch, then one waveform write per tile (returns a StdpStep)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         free = self.free(x)
         nudged = self.chip.settle({self.inputs: x}, steps=self.nudge_steps, mode=self.mode,
@@ -351,7 +361,7 @@ class StdpEP:
         for tile in self.tiles:
             pre, post = self.chip.tile_groups(tile)
             reports[tile] = self.rule.update(tile, traces[pre], traces[post])
-        return reports
+        return StdpStep(reports=reports, free_outputs=free.activities[self.outputs])
 
     def fit(self, x, labels, n_classes: int, *, epochs: int, batch: int, rng: np.random.Generator):
         """Train on one-hot targets; returns the training accuracy after each epoch."""

@@ -54,6 +54,7 @@ from learning.data import binarise, downsample, load_mnist, minibatches, thesis_
 from learning.dbn import DBN, GreedySchedule, RBMSoftmax, is_cd_tile  # noqa: E402
 from learning.ep import EPConfig, EquilibriumNetwork, align_backward  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
+from learning.stdp import StdpEP, StdpParams, StdpRule  # noqa: E402
 from learning.updates import Cst, Proportional, RProp  # noqa: E402
 
 
@@ -99,7 +100,12 @@ def parse_args(argv=None):
     ep.add_argument("--estimator", choices=("one-sided", "centred", "random"), default="one-sided")
     ep.add_argument("--mode", choices=("discrete", "euler"), default="discrete",
                     help="discrete: prototypical setting; euler: leaky integrators (energy-based)")
-    ep.add_argument("--ep-rule", choices=("ep", "vf"), default="ep", help="vf: vector-field rule (untied tiles)")
+    ep.add_argument("--ep-rule", choices=("ep", "vf", "stdp"), default="ep",
+                    help="vf: vector-field rule (untied tiles); stdp: the nudged phase's traces written as "
+                         "pre/post spike waveforms whose overlap crosses the device thresholds")
+    ep.add_argument("--kappa", type=float, default=20e-9,
+                    help="STDP: post-spike delay per unit change of post activity, s (the rule's learning rate)")
+    ep.add_argument("--cycles-per-step", type=int, default=1, help="STDP: spike cycles per nudged step")
     ep.add_argument("--continual", action="store_true", help="pulses at every nudged step (C-EP, C-VF)")
     ep.add_argument("--angle", type=float, default=None,
                     help="untied tiles: program each backward tile to its forward tile's transpose with this "
@@ -325,14 +331,12 @@ class EPJob(Job):
     def __init__(self, args, chip):
         self.args = args
         self.net = EquilibriumNetwork(chip)
-        self.cfg = EPConfig(T=args.T, K=args.K, beta=args.beta, estimator=args.estimator, mode=args.mode,
-                            rule=args.ep_rule, continual=args.continual)
-        x, y = load_mnist("train")
-        xt, yt = load_mnist("test")
-        self.x_train, self.y_train = x[:args.train], y[:args.train]          # intensities in [0, 1]
-        self.x_test, self.y_test = xt[:args.test], yt[:args.test]
+        if args.ep_rule != "stdp":
+            self.cfg = EPConfig(T=args.T, K=args.K, beta=args.beta, estimator=args.estimator, mode=args.mode,
+                                rule=args.ep_rule, continual=args.continual)
+        self.x_train, self.y_train, self.x_test, self.y_test = _grey_mnist(args, chip.groups[self.net.inputs].size)
         self.tiles = chip.tiles
-        self.rng = np.random.default_rng([chip.seed or 0, 2])    # random-sign beta: its own stream
+        self.rng = np.random.default_rng([chip.seed or 0, 2])    # the rule's own stream (random beta, spikes)
 
     def align(self, chip, angle, width):
         """C-VF: set each backward tile (listed after its forward tile) to the forward tile's initial angle."""
@@ -367,7 +371,42 @@ class EPJob(Job):
         self.rng.bit_generator.state = meta["rule_rng"]
 
 
-JOBS = {"drbm": CDJob, "rbm-softmax": RBMSoftmaxJob, "dbn": DBNJob, "ep": EPJob}
+class StdpJob(EPJob):
+    """EP whose updates are STDP events: spike waveforms of the nudged phase's traces (learning/stdp.py)."""
+
+    title = "EP with STDP-like spike events"
+
+    def __init__(self, args, chip):
+        super().__init__(args, chip)
+        params = StdpParams(kappa=args.kappa, cycles_per_step=args.cycles_per_step)
+        self.rule = StdpEP(chip, StdpRule(chip, params, rng=self.rng), inputs=self.net.inputs,
+                           outputs=self.net.outputs, beta=args.beta, free_steps=args.T, nudge_steps=args.K,
+                           mode=args.mode)
+
+    def step(self, idx, policies):
+        onehot = self.net.targets(self.y_train[idx])
+        res = self.rule.train_batch(self.x_train[idx], onehot)
+        out = res.free_outputs
+        return list(res.reports.values()), float(np.mean(np.sum((out - onehot) ** 2, axis=1)) / 2)
+
+    def error_rate(self, x, y):
+        return float(np.mean(self.rule.predict(x) != y))
+
+
+def _grey_mnist(args, n_inputs=784):
+    """Official 60k/10k MNIST grey levels in [0, 1], cut to --train and --test images; average-pooled
+    when the chip has fewer inputs (a square number whose side divides 28)."""
+    side = int(round(np.sqrt(n_inputs)))
+    if side * side != n_inputs or 28 % side:
+        sys.exit(f"the chip has {n_inputs} inputs: need 784 or a square image whose side divides 28")
+    (x, y), (xt, yt) = load_mnist("train"), load_mnist("test")
+    x, xt = x[:args.train], xt[:args.test]
+    if side != 28:
+        x, xt = downsample(x, side), downsample(xt, side)
+    return x, y[:args.train], xt, yt[:args.test]
+
+
+JOBS = {"drbm": CDJob, "rbm-softmax": RBMSoftmaxJob, "dbn": DBNJob, "ep": EPJob, "stdp": StdpJob}
 
 
 def main(argv=None):
@@ -377,6 +416,8 @@ def main(argv=None):
     h5 = out / "run.h5"
     chip = circuits.load(args.netlist, seed=args.seed)
     model = detect_model(chip, args.tile) if args.model == "auto" else args.model
+    if model == "ep" and args.ep_rule == "stdp":
+        model = "stdp"
     job = JOBS[model](args, chip)
     is_ep = job.kind == "ep"
     batch = args.batch or job.batch

@@ -67,3 +67,33 @@ def test_ep_run_learns_writes_and_resumes_exactly(train, tmp_path):
     with History(tmp_path / "a" / "run.h5") as ha, History(tmp_path / "b" / "run.h5") as hb:
         assert ha.n_events("w1") == 20
         np.testing.assert_array_equal(ha.snapshot("w1"), hb.snapshot("w1"))
+
+
+STDP_NETLIST = str(ROOT / "netlists" / "stdp_14x14.net")
+STDP_ARGS = ["--ep-rule", "stdp", "--beta", "0.5", "--T", "20", "--K", "4", "--kappa", "2e-9",
+             "--train", "400", "--test", "200", "--record", "50"]
+
+
+def test_stdp_run_learns_from_spike_events_and_resumes_exactly(train, tmp_path):
+    """--ep-rule stdp: every update is a pre/post spike waveform write; the spikes' random draws resume too."""
+    train([STDP_NETLIST, "--out", str(tmp_path / "a"), "--epochs", "2", *STDP_ARGS])
+    train([STDP_NETLIST, "--out", str(tmp_path / "b"), "--epochs", "1", *STDP_ARGS])
+    train([STDP_NETLIST, "--out", str(tmp_path / "b"), "--epochs", "2", "--resume", *STDP_ARGS])
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["test_error"][-1] < 0.7                  # chance is 0.9 (14x14 images, 20 mini-batches per epoch)
+    assert a["pulses"][0] > 0
+    for key in ("test_error", "train_error", "train_loss", "pulses"):
+        assert a[key] == b[key], key
+    with History(tmp_path / "a" / "run.h5") as ha, History(tmp_path / "b" / "run.h5") as hb:
+        assert ha.n_events("w1") == 40                # one waveform write per tile and mini-batch
+        np.testing.assert_array_equal(ha.snapshot("w1"), hb.snapshot("w1"))
+
+
+def test_small_drbm_reads_pooled_images(train, tmp_path):
+    """A 206-input DRBM chip gets MNIST average-pooled to 14x14 (the circuit-effect study's chips)."""
+    out = tmp_path / "d14"
+    train([str(ROOT / "netlists" / "drbm14_ideal.net"), "--out", str(out), "--epochs", "1", "--train", "2000",
+           "--test", "100", "--eval-chains", "10", "--record", "20"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_error"][-1] < 0.8 and metrics["pulses"][0] > 0
