@@ -1,5 +1,4 @@
 """RBM + softmax and the greedy DBN on the chip (learning/dbn.py), and their runs in scripts/train.py."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -166,10 +165,8 @@ def test_greedy_schedule_maps_global_epochs_to_layers():
         GreedySchedule((-1, 2))
 
 
-def test_model_detection_from_the_chip(tmp_path):
-    spec = importlib.util.spec_from_file_location("memx_train_script", ROOT / "scripts" / "train.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_model_detection_from_the_chip(train_script):
+    mod = train_script
     for net, kind in (("drbm_small", "drbm"), ("dbn_small", "dbn"), ("ep_p1h_ideal", "ep")):
         assert mod.detect_model(circuits.load(NETLISTS / f"{net}.net")) == kind
     assert mod.detect_model(tiny(TINY_SOFTMAX)) == "rbm-softmax"
@@ -220,14 +217,6 @@ def test_small_dbn_learns(mnist):
 
 
 # --------------------------------------------------------------------------- (d) train.py resumes exactly
-@pytest.fixture(scope="module")
-def train():
-    spec = importlib.util.spec_from_file_location("memx_train_script", ROOT / "scripts" / "train.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
-
-
 def test_dbn_run_resumes_exactly(train, tmp_path):
     """Stopped after layer 2's epoch, resumed into the top DRBM: same numbers, same devices."""
     net = str(NETLISTS / "dbn_small.net")

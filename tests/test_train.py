@@ -1,5 +1,4 @@
 """The main job, scripts/train.py: a short hardware-in-the-loop DRBM run, and an exact resume."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,14 +9,6 @@ from circuits.history import History
 
 ROOT = Path(__file__).resolve().parents[1]
 NETLIST = str(ROOT / "netlists" / "drbm_small.net")
-
-
-@pytest.fixture(scope="module")
-def train():
-    spec = importlib.util.spec_from_file_location("memx_train_script", ROOT / "scripts" / "train.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
 
 
 def test_short_run_learns_and_writes_everything(train, tmp_path):
