@@ -33,6 +33,9 @@ def test_cases_that_need_a_solve_do_not_take_the_fast_path():
     assert Tile(g, access=Selector()).read_rows(v).solution_ is not None
     assert Tile(g).read_rows(v, sense=OpAmpInput(1e4, gain=1e3)).solution_ is not None
     assert Tile(g).read_rows(v, floating_cols=[2]).solution_ is not None
+    assert Tile(g).read_rows(v, floating_rows=[0]).solution_ is not None
+    assert Tile(g, wires=Wires(r_row_driver=10.0)).read_rows(v).solution_ is not None
+    assert Tile(g, wires=Wires(r_col_driver=10.0)).read_cols(rng.uniform(0, 0.2, (2, 5))).solution_ is not None
     tile = Tile(g.copy())
     tile.g[1, 1] = np.nan                                   # the full solve names the bad conductance
     with pytest.raises(Exception, match=r"conductance\[1, 1\]"):
