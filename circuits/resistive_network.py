@@ -33,8 +33,10 @@ the inputs and layer L the outputs:
 - **Diode clamps** on every hidden node (and on output nodes if
   ``output_diodes``): a diode from the node to a source at +V_b (it conducts
   when the node rises above about +V_b) and one from a source at -V_b to the
-  node (below -V_b), SPICE level-1 DC law with SPICE's GMIN across each
-  junction (:func:`circuits.mna.junction_current`, the same code our MNA
+  node (below -V_b); or, with ``DiodeClamp(sides="split")``, only the lower
+  diode on the first half of a layer's nodes and only the upper one on the
+  rest (Scellier's excitatory and inhibitory rectifying units). SPICE level-1
+  DC law with SPICE's GMIN across each junction (:func:`circuits.mna.junction_current`, the same code our MNA
   solver uses against ngspice). The node voltage is therefore a soft-clipped
   weighted average of its neighbours (Millman's theorem plus the clamp).
 - **Nudging** (the second phase of EP): a current ``beta (target - V_out)`` is
@@ -101,10 +103,19 @@ __all__ = ["DiodeClamp", "DRNSolver", "DRNOperatingPoint", "DRNCounters", "Resis
 
 @dataclass(frozen=True)
 class DiodeClamp:
-    """The two clamping diodes of a node and their bias sources (SPICE level-1, DC)."""
+    """The clamping diodes of a node and their bias sources (SPICE level-1, DC).
+
+    ``sides = "both"``: every clamped node has both diodes, a soft clip to about
+    [-V_b - 0.6, V_b + 0.6] V. ``sides = "split"``: the first half of each
+    clamped layer's nodes has only the lower diode (from -V_b to the node:
+    the node cannot go much below -V_b, an "excitatory" unit, a rectifier), the
+    second half only the upper one (an "inhibitory" unit, clipped from above),
+    as in Scellier 2024's DRN (ideal diodes to ground there)."""
 
     v_bias: float = 0.0
     """Bias source voltage V_b (V, >= 0): one diode's cathode sits at +V_b, the other's anode at -V_b."""
+    sides: str = "both"
+    """``"both"`` diodes on every clamped node, or ``"split"``: lower diode on the first half, upper on the rest."""
     i_sat: float = 1e-14
     """Saturation current IS of each diode (A, > 0)."""
     n: float = 1.0
@@ -117,6 +128,15 @@ class DiodeClamp:
         check_range("i_sat", self.i_sat, 0.0, 1.0, low_open=True, unit="A")
         check_range("n", self.n, 0.0, 100.0, low_open=True)
         check_range("gmin", self.gmin, 0.0, 1.0, unit="S")
+        if self.sides not in ("both", "split"):
+            raise ParameterError(f"sides must be 'both' or 'split'; got {self.sides!r}")
+
+    def masks(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(upper, lower)``: which of a layer's ``n`` nodes have the upper and the lower diode."""
+        if self.sides == "both":
+            return np.ones(n, bool), np.ones(n, bool)
+        lower = np.arange(n) < n // 2
+        return ~lower, lower
 
     @property
     def vte(self) -> float:
@@ -129,10 +149,11 @@ class DiodeClamp:
         return self.vte * math.log(self.vte / (math.sqrt(2.0) * self.i_sat))
 
     def current(self, v):
-        """Current out of a node at ``v`` into its two diodes (A) and its derivative (S)."""
+        """Current out of nodes at ``v`` (..., n) into their diodes (A) and its derivative (S)."""
+        upper, lower = self.masks(np.shape(v)[-1])
         i_up, g_up = junction_current(v - self.v_bias, self.i_sat, self.vte, self.gmin)
         i_dn, g_dn = junction_current(-self.v_bias - v, self.i_sat, self.vte, self.gmin)
-        return i_up - i_dn, g_up + g_dn
+        return upper * i_up - lower * i_dn, upper * g_up + lower * g_dn
 
 
 @dataclass(frozen=True)
@@ -430,7 +451,10 @@ class ResistiveNetwork:
             G = self._g(l - 1)
             drive = drive0 if l == 1 else self._rows(l - 1, xs[-1]) @ G
             x = drive / G.sum(axis=0)
-            xs.append(np.clip(x, -clip, clip) if self._clamped(l) else x)
+            if self._clamped(l):
+                upper, lower = self.diode.masks(x.shape[-1])
+                x = np.clip(x, np.where(lower, -clip, -np.inf), np.where(upper, clip, np.inf))
+            xs.append(x)
         return xs
 
     def _limit(self, x_old, x_new):
@@ -439,10 +463,11 @@ class ResistiveNetwork:
         vte, vcrit = dio.vte, dio.v_crit
         limited = np.zeros(x_new.shape, bool)
         out = x_new.copy()
-        for sign in (+1.0, -1.0):        # up diode: vd = x - Vb; down diode: vd = -Vb - x
+        for sign, present in zip((+1.0, -1.0), dio.masks(x_new.shape[-1])):
+            # up diode: vd = x - Vb; down diode: vd = -Vb - x
             v_old = sign * x_old - dio.v_bias
             v_new = sign * out - dio.v_bias
-            big = (v_new > vcrit) & (np.abs(v_new - v_old) > 2.0 * vte)
+            big = present & (v_new > vcrit) & (np.abs(v_new - v_old) > 2.0 * vte)
             if not big.any():
                 continue
             lim = v_new.copy()
@@ -612,9 +637,12 @@ class ResistiveNetwork:
             deck.set_option("gmin", d.gmin)
             for l in range(1, L + 1):
                 if self._clamped(l):
+                    upper, lower = d.masks(self.layer_sizes[l])
                     for j in range(self.layer_sizes[l]):
-                        deck.add_diode(f"Dp{l}_{j}", f"x{l}_{j}", "vdp", "DCLAMP")
-                        deck.add_diode(f"Dn{l}_{j}", "vdn", f"x{l}_{j}", "DCLAMP")
+                        if upper[j]:
+                            deck.add_diode(f"Dp{l}_{j}", f"x{l}_{j}", "vdp", "DCLAMP")
+                        if lower[j]:
+                            deck.add_diode(f"Dn{l}_{j}", "vdn", f"x{l}_{j}", "DCLAMP")
         if nudge is not None:
             y, beta = self._nudge(nudge, 1)
             if not beta > 0:

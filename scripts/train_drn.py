@@ -39,7 +39,7 @@ def build(args, rng):
         device = ExponentialDevice.thesis(beta=args.exp_beta, g_min=100e-6 / 13, g_max=100e-6, dt_max=1e-6,
                                           init_std=args.init_std)
     net = ResistiveNetwork((1568, args.hidden, 10), device, gains=(args.gain_in, args.gain_hid),
-                           diode=DiodeClamp(v_bias=args.v_bias), output_diodes=False,
+                           diode=DiodeClamp(v_bias=args.v_bias, sides=args.diodes), output_diodes=False,
                            settings=ProgramSettings(v_write=1.6), rng=rng)
     # dG = -lr dL/dG; a linear device moves dG_r per dt_max of pulse, so width = lr dt_max/dG_r (-dL/dG)
     scale = args.lr * device.dt_max / device.dg_r
@@ -77,6 +77,9 @@ def main(argv=None):
     p.add_argument("--gain-in", type=float, default=100.0)
     p.add_argument("--gain-hid", type=float, default=4.0)
     p.add_argument("--v-bias", type=float, default=0.0, help="diode bias, V")
+    p.add_argument("--diodes", choices=("both", "split"), default="both",
+                   help="both clamping diodes on every hidden node, or split: half rectified from below, "
+                        "half from above (Scellier 2024's excitatory/inhibitory units)")
     p.add_argument("--t-on", type=float, default=1.0, help="target voltage of the label's output, V")
     p.add_argument("--device", choices=("linear", "exp"), default="linear")
     p.add_argument("--exp-beta", type=float, default=0.005)

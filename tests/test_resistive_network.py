@@ -57,6 +57,9 @@ def element_kcl(net, op, nudge=None):
             vte = d.n * THERMAL_VOLTAGE
             i_p, _ = junction_current(x - d.v_bias, d.i_sat, vte, d.gmin)
             i_n, _ = junction_current(-d.v_bias - x, d.i_sat, vte, d.gmin)
+            if d.sides == "split":          # lower diode on the first half of the nodes, upper on the rest
+                first = np.arange(n) < n // 2
+                i_p, i_n = np.where(first, 0.0, i_p), np.where(first, i_n, 0.0)
             r_up += i_p - i_n
             m_up += np.abs(i_p) + np.abs(i_n)
         if l == L and nudge is not None:
@@ -74,9 +77,10 @@ def _ngspice_layers(net, op_ng):
 
 
 @pytest.mark.spice
+@pytest.mark.parametrize("sides", ["both", "split"])
 @pytest.mark.parametrize("nudged", [False, True], ids=["free", "nudged"])
-def test_operating_point_agrees_with_ngspice(ngspice, nudged):
-    net = small_net()
+def test_operating_point_agrees_with_ngspice(ngspice, nudged, sides):
+    net = small_net(diode=DiodeClamp(v_bias=0.2, sides=sides))
     u = inputs(B=1, amplitude=2.5)
     nudge = (np.array([[0.8, -0.5, 0.1]]), 2e-4) if nudged else None
     op = net.operating_point(u, nudge=nudge)
@@ -100,8 +104,9 @@ def test_a_dead_amplifier_changes_the_answer_so_the_check_can_fail(ngspice):
 
 @pytest.mark.parametrize("nudge", [None, (np.array([0.5, 0.0, -0.5]), 3e-4),
                                    (np.array([0.5, 0.0, -0.5]), -3e-4)], ids=["free", "+beta", "-beta"])
-def test_kcl_holds_at_every_node(nudge):
-    net = small_net(seed=3)
+@pytest.mark.parametrize("sides", ["both", "split"])
+def test_kcl_holds_at_every_node(nudge, sides):
+    net = small_net(seed=3, diode=DiodeClamp(v_bias=0.2, sides=sides))
     op = net.operating_point(inputs(seed=4, B=5, amplitude=2.0), nudge=nudge)
     assert 1 <= op.iterations < net.solver.max_iterations
     res, mag = element_kcl(net, op, nudge)
@@ -169,6 +174,17 @@ def test_non_convergence_raises():
 def test_bad_gains_are_named(kw):
     with pytest.raises(ParameterError, match="gains"):
         small_net(**kw)
+
+
+def test_split_diodes_rectify_each_half_one_way():
+    """Split clamps: the first half of a layer cannot go far below -V_b, the second far above +V_b."""
+    net = ResistiveNetwork((6, 8, 3), DEVICE, gains=(2.0, 1.0), diode=DiodeClamp(v_bias=0.0, sides="split"),
+                           rng=np.random.default_rng(2))
+    h = net.operating_point(inputs(seed=3, B=40, amplitude=20.0)).layers[1]
+    assert h[:, :4].min() > -0.8 and h[:, 4:].max() < 0.8          # one diode drop at most
+    assert h[:, :4].max() > 2.0 and h[:, 4:].min() < -2.0          # the other side is free
+    with pytest.raises(ParameterError, match="sides"):
+        DiodeClamp(sides="one")
 
 
 def test_bad_diode_parameters_are_named():
