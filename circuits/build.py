@@ -20,9 +20,37 @@ from .netlist import read_netlist
 from .neurons import NeuronGroup, NeuronParams
 
 
-def load(path, seed: int | None = None) -> Chip:
-    """Read a netlist file and build its chip. Errors are :class:`circuits.NetlistError`."""
-    return build_chip(read_netlist(path), seed=seed)
+def load(path, seed: int | None = None):
+    """Read a netlist file and build its chip: a :class:`Chip`, or a
+    :class:`circuits.resistive_network.ResistiveNetwork` for a netlist with a
+    ``.drn`` card. Errors are :class:`circuits.NetlistError`."""
+    netlist = read_netlist(path)
+    if netlist.drn is not None:
+        return build_drn(netlist, seed=seed)
+    return build_chip(netlist, seed=seed)
+
+
+def _settings(netlist) -> ProgramSettings:
+    if netlist.program is None:
+        return ProgramSettings()
+    q = dict(netlist.program.params)
+    q["scheme"] = q["scheme"].upper()
+    return ProgramSettings(**{k: v for k, v in q.items() if k in ProgramSettings.__dataclass_fields__})
+
+
+def build_drn(netlist, seed: int | None = None):
+    """The deep resistive network of a netlist's ``.drn`` card (seeded like a chip)."""
+    from .resistive_network import DiodeClamp, ResistiveNetwork
+    seed = seed if seed is not None else (netlist.seed if netlist.seed is not None else 0)
+    p = netlist.drn.params
+    sizes = (p["inputs"], p["hidden"]) + ((p["hidden2"],) if p["hidden2"] else ()) + (p["outputs"],)
+    gains = (p["gain_in"],) + (p["gain_hid"],) * (len(sizes) - 2)
+    with _at(netlist, netlist.drn):
+        device = netlist.models[p["model"]].build()
+        diode = DiodeClamp(v_bias=p["v_bias"], sides=p["diodes"], i_sat=p["i_sat"], n=p["n"])
+        return ResistiveNetwork(sizes, device, gains=gains, diode=diode, output_diodes=p["output_diodes"],
+                                bias_voltages=(p["bias_pos"], p["bias_neg"]), settings=_settings(netlist),
+                                rng=np.random.default_rng(seed), seed=seed, source=netlist.text)
 
 
 def build_chip(netlist, seed: int | None = None) -> Chip:
@@ -54,13 +82,8 @@ def build_chip(netlist, seed: int | None = None) -> Chip:
             tiles[name] = ChipTile(name, tile, device, device.sample(shape, rng, pairs=bool(p["pairs"])), card.rows_group,
                                    card.cols_group, bidirectional=bool(p["bidirectional"]),
                                    sense=p["sense"], r_load=p["r_load"])
-    settings = ProgramSettings()
-    if netlist.program is not None:
-        q = dict(netlist.program.params)
-        q["scheme"] = q["scheme"].upper()
-        settings = ProgramSettings(**{k: v for k, v in q.items() if k in ProgramSettings.__dataclass_fields__})
     try:
-        return Chip(groups, tiles, settings=settings, rng=rng, seed=seed, source=netlist.text)
+        return Chip(groups, tiles, settings=_settings(netlist), rng=rng, seed=seed, source=netlist.text)
     except ChipError as err:
         raise _locate(netlist, err) from err
 

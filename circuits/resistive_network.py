@@ -238,7 +238,8 @@ class ResistiveNetwork:
     def __init__(self, layer_sizes, device, *, gains=1.0, diode: DiodeClamp = DiodeClamp(),
                  output_diodes: bool = False, bias_voltages=(1.0, -1.0),
                  settings: ProgramSettings = ProgramSettings(), solver: DRNSolver = DRNSolver(),
-                 conductances=None, rng: np.random.Generator | None = None, seed: int | None = None):
+                 conductances=None, rng: np.random.Generator | None = None, seed: int | None = None,
+                 source: str = ""):
         sizes = tuple(int(n) for n in layer_sizes)
         if len(sizes) < 2 or any(n < 1 or n != s for n, s in zip(sizes, layer_sizes)):
             raise ParameterError(f"layer_sizes = {tuple(layer_sizes)!r}: need at least two layers of "
@@ -259,6 +260,8 @@ class ResistiveNetwork:
         self.device = device
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self.seed = seed
+        self.source = source
+        self.history = None
         self.counters = DRNCounters()
         self._tiles: dict[str, Tile] = {}
         self._arrays: dict = {}
@@ -280,6 +283,17 @@ class ResistiveNetwork:
     def crossbars(self) -> tuple[str, ...]:
         """Names of the crossbars, W0 (inputs to first hidden layer) to W{L-1} (to the outputs)."""
         return tuple(self._tiles)
+
+    @property
+    def tiles(self) -> tuple[str, ...]:
+        """The crossbars' names (what a Chip calls its tiles)."""
+        return self.crossbars
+
+    def tile_shape(self, name: str) -> tuple[int, int]:
+        """Shape of crossbar ``name`` (single devices: logical and physical shapes agree)."""
+        return self.crossbar_shape(name)
+
+    physical_shape = tile_shape
 
     def crossbar_shape(self, name: str) -> tuple[int, int]:
         """(row lines incl. bias rows, column nodes) of a crossbar."""
@@ -562,7 +576,29 @@ class ResistiveNetwork:
                          scheme=self.settings.scheme, rng=self.rng)
         self.counters.pulse_events += 1
         self.counters.device_clipped += report.n_clipped
+        if self.history is not None:
+            self.history.record(self.counters.pulse_events, name, t.g, pulses=report.pulses,
+                                disturbed=report.disturbed, energy=report.energy, time=report.time)
         return report
+
+    def attach(self, history):
+        """Record every programming event to ``history`` (a circuits.history.HistoryWriter)."""
+        self.history = history
+
+    def record_to(self, path, *, record="all", stride: int = 1, mode: str = "w", rewind: bool = False,
+                  **options):
+        """Open an HDF5 history of the crossbars at ``path`` and attach it (as :meth:`Chip.record_to`)."""
+        from .history import HistoryWriter, provenance
+        shapes = {name: t.g.shape for name, t in self._tiles.items()}
+        if record == "all":
+            options.setdefault("compression", None)
+        ranges = {name: (self.device.g_min, self.device.g_max) for name in self._tiles}
+        writer = HistoryWriter(path, shapes, record=record, stride=stride,
+                               rng=np.random.default_rng([self.seed or 0, 0x5EED]),
+                               provenance=provenance(netlist_text=self.source, seed=self.seed),
+                               hist_range=ranges, mode=mode, rewind=rewind, **options)
+        self.attach(writer)
+        return writer
 
     def measure_conductance(self, name: str) -> np.ndarray:
         """Apparent conductances (M, N) of a crossbar, read row by row at ``settings.v_read``.

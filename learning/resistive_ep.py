@@ -29,7 +29,7 @@ a conductance.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -73,6 +73,8 @@ class StepStats:
     """Samples whose most positive output is not the target's."""
     n_pulsed: int
     """Devices that received a pulse."""
+    reports: list = field(default_factory=list)
+    """The network's report of each crossbar's write (time, energy, pulses)."""
 
 
 class ResistiveEP:
@@ -133,12 +135,13 @@ class ResistiveEP:
         labels = np.argmax(y, axis=1) if labels is None else np.asarray(labels)
         errors = int(np.count_nonzero(np.argmax(free.outputs, axis=1) != labels))
         n_pulsed = 0
+        reports = []
         for name, g in grads.items():
             widths = self.policies[name].step(-g)
             if widths.any():
-                self.network.pulse(name, circuits.RowByRowWrite(widths))
+                reports.append(self.network.pulse(name, circuits.RowByRowWrite(widths)))
                 n_pulsed += int(np.count_nonzero(widths))
-        return StepStats(loss=loss, errors=errors, n_pulsed=n_pulsed)
+        return StepStats(loss=loss, errors=errors, n_pulsed=n_pulsed, reports=reports)
 
     def predict(self, inputs, batch_size: int = 1000) -> np.ndarray:
         """Free-phase output voltages (B, n_out), settled in chunks of ``batch_size``."""

@@ -13,7 +13,10 @@ The rule follows from the chip (``--model auto``, the default; or name it):
   greedily, layer by layer (``--layer-epochs``; the top DRBM trains every later
   epoch; the test error is measured once the top trains);
 - ``drbm``: otherwise, the one bidirectional tile (or ``--tile``) is a
-  discriminative RBM trained by contrastive divergence.
+  discriminative RBM trained by contrastive divergence;
+- a netlist with a ``.drn`` card is a deep resistive network (not a chip of
+  neuron groups), trained by centred EP from its DC operating points
+  (``--beta`` is then a conductance, S).
 
 Every weight update is a pulse schedule sent to the simulated chip; the rule
 sees only what the chip's neurons measure. The run writes, in ``--out``:
@@ -50,10 +53,12 @@ from tqdm import tqdm  # noqa: E402
 
 import circuits  # noqa: E402
 from circuits.history import History, read_checkpoint  # noqa: E402
-from learning.data import binarise, downsample, load_mnist, minibatches, thesis_split  # noqa: E402
+from circuits.resistive_network import ResistiveNetwork  # noqa: E402
+from learning.data import binarise, downsample, load_mnist, minibatches, one_hot, thesis_split  # noqa: E402
 from learning.dbn import DBN, GreedySchedule, RBMSoftmax, is_cd_tile  # noqa: E402
 from learning.ep import EPConfig, EquilibriumNetwork, align_backward  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
+from learning.resistive_ep import ResistiveEP, duplicate_inverted  # noqa: E402
 from learning.stdp import StdpEP, StdpParams, StdpRule  # noqa: E402
 from learning.updates import Cst, Proportional, RProp  # noqa: E402
 
@@ -169,6 +174,15 @@ class Job:
 
     def restore(self, meta):
         """Restore :meth:`checkpoint_meta` from a checkpoint's meta."""
+
+    def bind(self, policies):
+        """Called once with the update policies, before training."""
+
+    def feature_weights(self, chip):
+        """(tile, weights (rows, units), n_pixels) of the first layer, measured as an instrument would."""
+        tile, n_pixels = self.feature_tile()
+        g = chip.measure_conductance(tile)
+        return tile, g[:, 0::2] - g[:, 1::2], n_pixels
 
 
 def _binary_mnist(args, n_pixels=784):
@@ -406,7 +420,50 @@ def _grey_mnist(args, n_inputs=784):
     return x, y[:args.train], xt, yt[:args.test]
 
 
-JOBS = {"drbm": CDJob, "rbm-softmax": RBMSoftmaxJob, "dbn": DBNJob, "ep": EPJob, "stdp": StdpJob}
+class DRNJob(Job):
+    """A deep resistive network (``.drn`` netlist) trained by centred EP on grey-level MNIST.
+
+    Inputs are the pixels and their inverted copies, in volts; targets are 1 V on the
+    label's output and 0 V elsewhere; the nudge is a conductance --beta (S) to the target;
+    the prediction is the most positive output (learning/resistive_ep.py)."""
+
+    kind = "drn"
+    batch = 16
+    title = "Deep resistive network trained by centred EP"
+
+    def __init__(self, args, net):
+        self.args = args
+        self.net = net
+        self.tiles = net.crossbars
+        n_pixels = net.layer_sizes[0] // 2
+        self.x_train, self.y_train, self.x_test, self.y_test = _grey_mnist(args, n_pixels)
+        self.rule = None
+        if args.estimator != "centred":
+            print("DRN: the resistive network is trained with the centred (+-beta) estimator", flush=True)
+
+    def bind(self, policies):
+        self.rule = ResistiveEP(self.net, policies, beta=self.args.beta)
+
+    def step(self, idx, policies):
+        st = self.rule.step(duplicate_inverted(self.x_train[idx], 1.0), one_hot(self.y_train[idx]),
+                            labels=self.y_train[idx])
+        return st.reports, st.loss
+
+    def error_rate(self, x, y):
+        return self.rule.error_rate(duplicate_inverted(x, 1.0), y)
+
+    def feature_tile(self):
+        return self.tiles[0], self.net.layer_sizes[0] // 2
+
+    def feature_weights(self, chip):
+        """A pixel's weight: its device minus its inverted copy's (the pair the duplication makes)."""
+        tile, n = self.feature_tile()
+        g = chip.measure_conductance(tile)
+        return tile, g[:n] - g[n:2 * n], n
+
+
+JOBS = {"drbm": CDJob, "rbm-softmax": RBMSoftmaxJob, "dbn": DBNJob, "ep": EPJob, "stdp": StdpJob,
+        "drn": DRNJob}
 
 
 def main(argv=None):
@@ -415,20 +472,26 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     h5 = out / "run.h5"
     chip = circuits.load(args.netlist, seed=args.seed)
-    model = detect_model(chip, args.tile) if args.model == "auto" else args.model
+    if isinstance(chip, ResistiveNetwork):
+        model = "drn"
+    else:
+        model = detect_model(chip, args.tile) if args.model == "auto" else args.model
     if model == "ep" and args.ep_rule == "stdp":
         model = "stdp"
     job = JOBS[model](args, chip)
     is_ep = job.kind == "ep"
     batch = args.batch or job.batch
     policies = make_policies(args, chip, job.tiles)
+    job.bind(policies)
     rng = np.random.default_rng([chip.seed or 0, 1])   # data order: its own stream
     metrics = {"epoch": [], "test_error": [], "train_error": [], "train_loss": [], "energy_J": [],
                "programming_time_s": [], "pulses": [], "seconds": []}
     metrics.update({k: [] for k in job.extra_metrics})
 
     start_epoch = 0
-    record = "all" if args.record == "all" else int(args.record)
+    # at most every device of a tile (a small output crossbar may hold fewer than --record)
+    record = "all" if args.record == "all" else \
+        {t: min(int(args.record), int(np.prod(chip.physical_shape(t)))) for t in chip.tiles}
     if args.resume and h5.exists():
         ckpt = read_checkpoint(h5)
         if ckpt is None:
@@ -551,9 +614,7 @@ def plots(out, h5, chip, job, policies, metrics):
         plt.close(fig)
 
     # first-layer features: weights measured as an instrument would (row by row at v_read)
-    tile, n_pixels = job.feature_tile()
-    g = chip.measure_conductance(tile)
-    w = g[:, 0::2] - g[:, 1::2]
+    tile, w, n_pixels = job.feature_weights(chip)
     n_show = min(64, w.shape[1])
     side = int(np.ceil(np.sqrt(n_show)))
     fig, axes = plt.subplots(side, side, figsize=(side, side))

@@ -58,6 +58,9 @@ def _card(kind: str, name: str, value: str) -> str:
         return head + "Nb " + " ".join(f"{k}={v}" for k, v in base.items()) + "\n"
     if kind == "X":
         return head + f"Xw a a model=dev sense=load {name}={value}\n"
+    if kind == ".drn":
+        base = {"inputs": "2", "hidden": "2", "outputs": "2", "model": "dev", name: value}
+        return "t\n.model dev exponential\n.drn " + " ".join(f"{k}={v}" for k, v in base.items()) + "\n"
     return head + f".program {name}={value}\n"
 
 

@@ -86,6 +86,15 @@ class ProgramCard:
 
 
 @dataclass(frozen=True)
+class DRNCard:
+    """``.drn key=value ...``: a deep resistive network instead of groups and tiles."""
+
+    params: dict[str, Any]
+    pos: Pos = field(compare=False)
+    param_pos: dict[str, Pos] = field(compare=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Netlist:
     """A chip description, as read from a netlist file.
 
@@ -108,6 +117,8 @@ class Netlist:
     """The exact source text of the top file."""
     sources: dict[str, str] = field(compare=False, repr=False)
     """Path -> text of every file read, the top file and its includes."""
+    drn: DRNCard | None = None
+    """A deep resistive network (``.drn``); then there are no groups or tiles."""
 
     def error(self, pos: Pos, message: str) -> NetlistError:
         """A :class:`NetlistError` at ``pos`` (a card's ``pos``, ``param_pos[key]``

@@ -15,7 +15,7 @@ from . import schema
 from .errors import NetlistError, Pos, did_you_mean, error_at
 from .expr import RESERVED
 from .lexer import EQ, LPAREN, RPAREN, STRING, WORD, Card, Token, lex
-from .model import GroupCard, ModelCard, Netlist, ProgramCard, TileCard
+from .model import DRNCard, GroupCard, ModelCard, Netlist, ProgramCard, TileCard
 from .validate import (IDENT, Given, Values, card_params, check_g_init, check_name,
                        resolve_group, resolve_model)
 
@@ -45,11 +45,12 @@ class _Reader:
         self.groups: dict[str, _Record] = {}
         self.tiles: dict[str, tuple[_Record, Token, Token]] = {}
         self.program: _Record | None = None
+        self.drn: _Record | None = None
         self.seed: int | None = None
         self.seed_at: Pos | None = None
         self.values = Values(self.error, self.params)
         self.commands = {".param": self.param, ".include": self.include, ".seed": self.seed_card,
-                         ".end": self.end, ".model": self.model, ".program": self.program_card}
+                         ".end": self.end, ".model": self.model, ".program": self.program_card, ".drn": self.drn_card}
         self.letters = {"n": self.group, "x": self.tile}
 
     def error(self, pos: Pos, message: str) -> NetlistError:
@@ -82,7 +83,7 @@ class _Reader:
         if handler is None:
             raise self.error(first.pos, f"unknown element '{first.text}': a card is a neuron group "
                              "N<name>, a crossbar tile X<name> or a command (.model, .param, "
-                             ".include, .seed, .program, .end)")
+                             ".include, .seed, .program, .drn, .end)")
         handler(card)
 
     # ---------------------------------------------------------------- helpers
@@ -226,6 +227,11 @@ class _Reader:
         self.program = self.record(card, card.tokens[1:], schema.PROGRAM, "", ".program")
 
     # ---------------------------------------------------------------- elements
+    def drn_card(self, card: Card) -> None:
+        if self.drn is not None:
+            raise self.error(card.tokens[0].pos, f"second .drn card (the first is at {self.drn.pos})")
+        self.drn = self.record(card, card.tokens[1:], schema.DRN, "", ".drn")
+
     def group(self, card: Card) -> None:
         first = card.tokens[0]
         name = self.new_name(first, first.lower[1:], "group")
@@ -276,8 +282,16 @@ class _Reader:
         program = None
         if self.program is not None:
             program = ProgramCard(self.program.params, self.program.pos, self.program.param_pos)
+        drn = None
+        if self.drn is not None:
+            if groups or tiles:
+                first = next(iter(groups.values() or tiles.values()))
+                raise self.error(first.pos, f"a netlist with a .drn card (at {self.drn.pos}) describes "
+                                            "the whole network: no N or X cards")
+            resolve_model(self.error, models, self.drn.given["model"], schema.DRN.params["model"])
+            drn = DRNCard(self.drn.params, self.drn.pos, self.drn.param_pos)
         return Netlist(path, title, self.seed, dict(self.params), models, groups, tiles, program,
-                       self.sources[path], self.sources)
+                       self.sources[path], self.sources, drn)
 
 
 def parse_netlist(text: str, path: str = "<string>") -> Netlist:

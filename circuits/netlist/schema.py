@@ -358,7 +358,33 @@ PROGRAM = Element(
     ),
     ordered=(("dt_min", "dt_max", False),))
 
-ELEMENTS: dict[str, Element] = {"N": GROUP, "X": TILE, ".program": PROGRAM}
+# A deep resistive network (circuits.resistive_network) instead of a chip of neuron groups
+# and tiles: the netlist then holds device models, this card and optionally .program.
+DRN = Element(
+    ".drn key=value ...", "a deep resistive network (Kendall 2020, Scellier 2024): input "
+    "voltage sources, crossbars of single devices, diode-clamped hidden nodes, bidirectional "
+    "amplifiers, linear outputs (instead of N and X cards; at most one card)",
+    _table(
+        Param("inputs", INT, "input sources (e.g. 1568: the pixels and their inverted copies)", low=1),
+        Param("hidden", INT, "nodes of the first hidden layer", low=1),
+        Param("hidden2", INT, "nodes of a second hidden layer (0: none)", default=0, low=0),
+        Param("outputs", INT, "output nodes", low=1),
+        Param("model", MODEL, "device model of every crossbar", models=DEVICE_TYPES),
+        Param("gain_in", FLOAT, "amplifier gain of the input rows (Scellier's input_gain)", "", 1.0,
+              low=0.0, high=1e6, low_open=True),
+        Param("gain_hid", FLOAT, "amplifier gain of each hidden layer's rows", "", 1.0,
+              low=0.0, high=1e6, low_open=True),
+        Param("diodes", ENUM, "both clamping diodes on every hidden node, or split: half the "
+              "nodes rectified from below, half from above", default="both", choices=("both", "split")),
+        Param("v_bias", FLOAT, "bias source of the clamping diodes", "V", 0.0, low=0.0, high=1e3),
+        Param("i_sat", FLOAT, "diode saturation current", "A", 1e-14, low=0.0, high=1.0, low_open=True),
+        Param("n", FLOAT, "diode emission coefficient", "", 1.0, low=0.0, high=100.0, low_open=True),
+        Param("output_diodes", BOOL, "clamp the output nodes too", default=False),
+        Param("bias_pos", FLOAT, "voltage of the positive bias line of every crossbar", "V", 1.0),
+        Param("bias_neg", FLOAT, "voltage of the negative bias line of every crossbar", "V", -1.0),
+    ))
+
+ELEMENTS: dict[str, Element] = {"N": GROUP, "X": TILE, ".program": PROGRAM, ".drn": DRN}
 
 MODEL_KEYWORDS = frozenset(c for el in (GROUP, TILE) for p in el.params.values()
                            if p.kind == MODEL for c in p.choices)

@@ -72,6 +72,8 @@ def write_netlist(netlist: Netlist) -> str:
                          _items(t, schema.TILE, _tile_defaults(netlist, t))))
     if netlist.program is not None:
         out.append(_card(".program", _items(netlist.program, schema.PROGRAM)))
+    if netlist.drn is not None:
+        out.append(_card(".drn", _items(netlist.drn, schema.DRN)))
     out += [".end", ""]
     return "\n".join(out)
 
