@@ -70,7 +70,12 @@ def test_cell_kernel_matches_twin_and_derivative(access, iv):
     v = rng.uniform(-1.5, 1.5, (4, 5, 6))
     i1, d1 = cell_current(v, g, access, iv, backend="numba")
     i2, d2 = cell_current(v, g, access, iv, backend="numpy")
-    np.testing.assert_allclose(i1, i2, rtol=1e-12, atol=1e-22)
+    # Both stop the series split's Newton once the memristor voltage u moves by <= 1e-15 |v|:
+    # where the access device takes nearly all of v (u << v, currents ~1e-12 A) that absolute
+    # tolerance, times the memristor's conductance, bounds how far two compilations (FMA or
+    # not, another libm) may differ; elsewhere they agree to rounding.
+    bound = 1e-12 * np.abs(i2) + 4e-15 * np.abs(v) * g
+    assert np.all(np.abs(i1 - i2) <= bound), np.max(np.abs(i1 - i2) / bound)
     np.testing.assert_allclose(d1, d2, rtol=1e-10, atol=1e-22)
     h = 1e-6   # the differential conductance is the derivative of the current
     ip, _ = cell_current(v + h, g, access, iv)
