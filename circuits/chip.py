@@ -394,15 +394,11 @@ class Chip:
         run. Provenance (netlist text, seed, version, git commit) is stored.
         Returns the writer (a context manager).
         """
-        from .history import HistoryWriter, provenance
-        shapes = {name: t.tile.g.shape for name, t in self._tiles.items()}
-        if record == "all":   # compressing every device at every event costs more than it saves
-            options.setdefault("compression", None)
-        ranges = {name: (t.device.g_min, t.device.g_max) for name, t in self._tiles.items()}
-        writer = HistoryWriter(path, shapes, record=record, stride=stride,
-                               rng=np.random.default_rng([self.seed or 0, 0x5EED]),
-                               provenance=provenance(netlist_text=self.source, seed=self.seed),
-                               hist_range=ranges, mode=mode, rewind=rewind, **options)
+        from .history import open_history
+        writer = open_history(path, {name: t.tile.g.shape for name, t in self._tiles.items()},
+                              {name: (t.device.g_min, t.device.g_max) for name, t in self._tiles.items()},
+                              seed=self.seed, source=self.source, record=record, stride=stride, mode=mode,
+                              rewind=rewind, **options)
         self.attach(writer)
         return writer
 

@@ -588,15 +588,11 @@ class ResistiveNetwork:
     def record_to(self, path, *, record="all", stride: int = 1, mode: str = "w", rewind: bool = False,
                   **options):
         """Open an HDF5 history of the crossbars at ``path`` and attach it (as :meth:`Chip.record_to`)."""
-        from .history import HistoryWriter, provenance
-        shapes = {name: t.g.shape for name, t in self._tiles.items()}
-        if record == "all":
-            options.setdefault("compression", None)
-        ranges = {name: (self.device.g_min, self.device.g_max) for name in self._tiles}
-        writer = HistoryWriter(path, shapes, record=record, stride=stride,
-                               rng=np.random.default_rng([self.seed or 0, 0x5EED]),
-                               provenance=provenance(netlist_text=self.source, seed=self.seed),
-                               hist_range=ranges, mode=mode, rewind=rewind, **options)
+        from .history import open_history
+        writer = open_history(path, {name: t.g.shape for name, t in self._tiles.items()},
+                              {name: (self.device.g_min, self.device.g_max) for name in self._tiles},
+                              seed=self.seed, source=self.source, record=record, stride=stride, mode=mode,
+                              rewind=rewind, **options)
         self.attach(writer)
         return writer
 

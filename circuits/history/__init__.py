@@ -75,8 +75,8 @@ Crash safety
   second writer from truncating a live run.
 """
 from .reader import History, read_checkpoint
-from .writer import HistoryError, HistoryWriter, last_event, provenance, recover
+from .writer import HistoryError, HistoryWriter, last_event, open_history, provenance, recover
 from ._summary import SUMMARY_DTYPE
 
-__all__ = ["History", "HistoryWriter", "HistoryError", "provenance", "read_checkpoint",
+__all__ = ["History", "HistoryWriter", "HistoryError", "open_history", "provenance", "read_checkpoint",
            "last_event", "recover", "SUMMARY_DTYPE"]

@@ -1287,3 +1287,19 @@ class HistoryWriter:
     def __repr__(self):
         state = "closed" if self._closed else "open"
         return f"<HistoryWriter {self.path!r} tiles={sorted(self._shapes)} {state}>"
+
+
+def open_history(path, shapes: dict, ranges: dict, *, seed, source: str, record="all", stride: int = 1,
+                 mode: str = "w", rewind: bool = False, **options) -> "HistoryWriter":
+    """A :class:`HistoryWriter` for an instrument's arrays (a chip's tiles, a network's crossbars).
+
+    ``shapes`` and ``ranges`` (g_min, g_max) per array; the random choice of recorded
+    devices uses its own generator derived from ``seed``, so recording never changes a
+    run; provenance (netlist ``source``, seed, version, git commit) is stored.
+    """
+    if record == "all":   # compressing every device at every event costs more than it saves
+        options.setdefault("compression", None)
+    return HistoryWriter(path, shapes, record=record, stride=stride,
+                         rng=np.random.default_rng([seed or 0, 0x5EED]),
+                         provenance=provenance(netlist_text=source, seed=seed),
+                         hist_range=ranges, mode=mode, rewind=rewind, **options)
