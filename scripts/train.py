@@ -185,15 +185,21 @@ class Job:
         return tile, g[:, 0::2] - g[:, 1::2], n_pixels
 
 
+def _image_side(n_pixels):
+    """Side of the square image a chip with ``n_pixels`` pixel inputs takes (28 or a divisor of it)."""
+    side = int(round(np.sqrt(n_pixels)))
+    if side * side != n_pixels or 28 % side:
+        sys.exit(f"the chip has {n_pixels} pixel inputs: need 784 or a square image whose side divides 28")
+    return side
+
+
 def _binary_mnist(args, n_pixels=784):
     """The thesis' binarised 40k/10k MNIST, cut to --train and --test images.
 
     A chip with fewer pixel inputs (a square number, e.g. 196) gets the images
     average-pooled to that size before binarising (netlists/drbm14_*.net)."""
     split = thesis_split()
-    side = int(round(np.sqrt(n_pixels)))
-    if side * side != n_pixels or 28 % side:
-        sys.exit(f"the chip has {n_pixels} pixel inputs: need 784 or a square image whose side divides 28")
+    side = _image_side(n_pixels)
 
     def prep(x):
         return binarise(x if side == 28 else downsample(x, side))
@@ -410,9 +416,7 @@ class StdpJob(EPJob):
 def _grey_mnist(args, n_inputs=784):
     """Official 60k/10k MNIST grey levels in [0, 1], cut to --train and --test images; average-pooled
     when the chip has fewer inputs (a square number whose side divides 28)."""
-    side = int(round(np.sqrt(n_inputs)))
-    if side * side != n_inputs or 28 % side:
-        sys.exit(f"the chip has {n_inputs} inputs: need 784 or a square image whose side divides 28")
+    side = _image_side(n_inputs)
     (x, y), (xt, yt) = load_mnist("train"), load_mnist("test")
     x, xt = x[:args.train], xt[:args.test]
     if side != 28:
