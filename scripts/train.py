@@ -168,12 +168,17 @@ class Job:
         """Prefix of the epoch's summary line."""
         return f"epoch {epoch + 1}"
 
+    rng = None
+    """The rule's own random generator, if it draws anything (saved with each checkpoint)."""
+
     def checkpoint_meta(self) -> dict:
         """JSON-able state the job needs to resume, saved with each checkpoint."""
-        return {}
+        return {} if self.rng is None else {"rule_rng": self.rng.bit_generator.state}
 
     def restore(self, meta):
         """Restore :meth:`checkpoint_meta` from a checkpoint's meta."""
+        if self.rng is not None:
+            self.rng.bit_generator.state = meta["rule_rng"]
 
     def bind(self, policies):
         """Called once with the update policies, before training."""
@@ -269,12 +274,6 @@ class RBMSoftmaxJob(Job):
 
     def feature_tile(self):
         return self.tiles[0], self.model.rbm.n_visible
-
-    def checkpoint_meta(self):
-        return {"rule_rng": self.rng.bit_generator.state}
-
-    def restore(self, meta):
-        self.rng.bit_generator.state = meta["rule_rng"]
 
 
 class DBNJob(Job):
@@ -383,12 +382,6 @@ class EPJob(Job):
     def feature_tile(self):
         first = [t for t in self.tiles if self.net.chip.tile_groups(t)[0] == self.net.inputs]
         return first[0], self.net.chip.groups[self.net.inputs].size
-
-    def checkpoint_meta(self):
-        return {"rule_rng": self.rng.bit_generator.state}
-
-    def restore(self, meta):
-        self.rng.bit_generator.state = meta["rule_rng"]
 
 
 class StdpJob(EPJob):

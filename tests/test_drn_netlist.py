@@ -1,5 +1,4 @@
 """A deep resistive network described by a netlist (.drn card) and trained by scripts/train.py."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -55,16 +54,9 @@ DRN_ARGS = ["--train", "600", "--test", "300", "--batch", "16", "--beta", "1e-3"
             "--policy", "proportional", "--scale", "3.25e-10", "--quantum", "1e-10", "--record", "100"]
 
 
-def test_train_py_trains_a_drn_netlist_and_resumes_exactly(train, tmp_path):
-    train([DRN, "--out", str(tmp_path / "a"), "--epochs", "2", *DRN_ARGS])
-    train([DRN, "--out", str(tmp_path / "b"), "--epochs", "1", *DRN_ARGS])
-    train([DRN, "--out", str(tmp_path / "b"), "--epochs", "2", "--resume", *DRN_ARGS])
-    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+def test_train_py_trains_a_drn_netlist_and_resumes_exactly(train_and_resume):
+    a, _, out, _ = train_and_resume(DRN, DRN_ARGS, "W1")
     assert a["test_error"][-1] < 0.75                # chance is 0.9 (38 mini-batches per epoch)
     assert a["pulses"][0] > 0 and a["energy_J"][0] > 0
-    for key in ("test_error", "train_error", "train_loss", "pulses"):
-        assert a[key] == b[key], key
-    with History(tmp_path / "a" / "run.h5") as ha, History(tmp_path / "b" / "run.h5") as hb:
-        assert ha.n_events("W0") == 2 * 38
-        np.testing.assert_array_equal(ha.snapshot("W1"), hb.snapshot("W1"))
+    with History(out / "run.h5") as h:
+        assert h.n_events("W0") == 2 * 38

@@ -1,5 +1,4 @@
 """scripts/inspect_run.py: the listing and each plot, through main(argv) and as a script."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 
 from circuits.history import HistoryWriter, provenance
+from conftest import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "inspect_run.py")
@@ -16,10 +16,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def inspect_script():
-    spec = importlib.util.spec_from_file_location("memx_inspect_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("inspect_run")
 
 
 @pytest.fixture(scope="module")
