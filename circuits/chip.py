@@ -29,6 +29,7 @@ import numpy as np
 from crossbar.errors import CrossbarError, ParameterError
 from crossbar.program import measure_row, program
 from crossbar.terminals import LoadResistor, OpAmpInput
+from crossbar.write_kernels import width_range
 
 from .neurons import NeuronGroup
 
@@ -351,11 +352,10 @@ class Chip:
         t = self._get(tile)
         widths = getattr(schedule, "signed_widths", None)
         if widths is not None:
-            w = np.abs(schedule.signed_widths())
-            w = w[w > 0]
+            _, shortest, longest = width_range(widths())     # one pass over the schedule
             lo, hi = self.pulse_limits
-            if w.size and (w.min() < lo or w.max() > hi):
-                bad = w.min() if w.min() < lo else w.max()
+            if longest > 0 and (shortest < lo or longest > hi):
+                bad = shortest if shortest < lo else longest
                 raise ParameterError(f"pulse width {bad:g} s is outside the drivers' range [{lo:g}, {hi:g}] s")
         report = program(t.tile, t.device, t.arrays, schedule, v_write=self.settings.v_write,
                          scheme=self.settings.scheme, rng=self.rng)

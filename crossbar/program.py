@@ -22,7 +22,7 @@ from .devices import UpdateStats
 from .errors import ParameterError
 from .schedules import OuterProductWrite, RowByRowWrite, WriteVerify
 from .terminals import INF, driver_conductance
-from .write_kernels import v2_row_write_cost
+from .write_kernels import v2_drive, v2_row_write_cost
 
 
 @dataclass
@@ -154,14 +154,19 @@ class ProgramReport:
     n_unverified: int = 0
 
 
-def physical_widths(tile, signed):
-    """Per-device signed widths (M, N_phys) from per-weight ones: a pair moves in opposite directions."""
+def physical_widths(tile, signed, out=None):
+    """Per-device signed widths (M, N_phys) from per-weight ones: a pair moves in opposite directions.
+
+    ``out``: an array of the tile's physical shape to fill (e.g. ``tile.scratch("P")``).
+    """
     signed = np.asarray(signed, dtype=float)
     if signed.shape != tile.shape:
         raise ParameterError(f"schedule has shape {signed.shape}; tile {tile.shape} expects {tile.shape}")
+    if out is None:
+        out = np.empty(tile.g.shape)
     if not tile.pairs:
-        return signed.copy()
-    out = np.empty(tile.g.shape)
+        out[...] = signed
+        return out
     out[:, 0::2] = signed
     out[:, 1::2] = -signed
     return out
@@ -206,7 +211,7 @@ def program(tile, device, arrays, schedule, *, v_write, scheme="V/2", rng=None, 
         return apply_waveforms(tile, device, arrays, schedule, rng=rng, backend=backend)
     if not isinstance(schedule, (OuterProductWrite, RowByRowWrite)):
         raise ParameterError(f"unknown schedule {type(schedule).__name__}")
-    P = physical_widths(tile, schedule.signed_widths())
+    P = physical_widths(tile, schedule.signed_widths(), out=tile.scratch("widths"))
     if (isinstance(schedule, RowByRowWrite) and scheme == "V/2" and is_linear(tile.access, tile.iv)
             and _ideal_drive(tile) and _no_disturb(tile, device, v_write, scheme)):
         return _row_write_v2_linear(tile, device, arrays, P, v_write, rng, backend)
@@ -330,9 +335,12 @@ def _row_write_v2_linear(tile, device, arrays, P, v_write, rng, backend):
     stats = UpdateStats()
     g_eff = linear_conductance(tile.g, tile.access)
     energy, time, n_phases = v2_row_write_cost(P, g_eff, v_write, backend)
-    share = v_write if tile.access.code == ACCESS_NONE else v_write * g_eff / tile.g
-    tile.g[...] = device.apply(tile.g, np.sign(P) * share, np.abs(P), arrays, rng, backend=backend, stats=stats)
-    return ProgramReport(time=time, energy=float(energy), pulses=(P != 0).astype(np.int64),
+    if tile.access.code == ACCESS_NONE:
+        v_dev, duration, pulses = v2_drive(P, v_write, backend, out=(tile.scratch("v"), tile.scratch("dt")))
+    else:
+        v_dev, duration, pulses = np.sign(P) * (v_write * g_eff / tile.g), np.abs(P), (P != 0).astype(np.int64)
+    device.apply(tile.g, v_dev, duration, arrays, rng, backend=backend, stats=stats, out=tile.g)
+    return ProgramReport(time=time, energy=float(energy), pulses=pulses,
                          disturbed=np.zeros(P.shape, bool), n_phases=n_phases, n_solves=0,
                          n_clipped=stats.n_clipped)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ParameterError
+from .write_kernels import width_range
 
 
 def _signs(name, a):
@@ -68,7 +69,9 @@ class RowByRowWrite:
         w = np.asarray(self.widths, dtype=float)
         if w.ndim != 2:
             raise ParameterError(f"widths must be a 2-D array (rows, cols); got shape {w.shape}")
-        _check_width("widths", np.abs(w))
+        if not width_range(w)[0]:
+            raise ParameterError("widths must be finite pulse widths (allowed range (-inf, inf) s, the sign "
+                                 "choosing SET or RESET)")
         object.__setattr__(self, "widths", w)
 
     def signed_widths(self):

@@ -125,6 +125,20 @@ class Tile:
             if r.ndim and r.shape != (M, Np):
                 raise ParameterError(f"wires.{name} must be a scalar or have shape {(M, Np)}; got {r.shape}")
         self._last: dict = {}
+        self._scratch: dict = {}
+
+    def scratch(self, name: str, dtype=float) -> np.ndarray:
+        """A work array shaped like ``g``, kept between calls; its contents are undefined.
+
+        A write of a large tile needs several arrays of its size. Fresh ones cost a page
+        fault per 4 KiB on first touch (about as much as the device update itself on
+        the 815,670 devices of the EP network), so the programming code reuses these.
+        """
+        key = (name, np.dtype(dtype))
+        buf = self._scratch.get(key)
+        if buf is None or buf.shape != self.g.shape:
+            buf = self._scratch[key] = np.empty(self.g.shape, dtype)
+        return buf
 
     @classmethod
     def from_pairs(cls, g_plus, g_minus, **kw) -> "Tile":

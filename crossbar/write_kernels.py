@@ -18,6 +18,8 @@ called once per tile per mini-batch). Tests check that they agree.
 """
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -59,20 +61,19 @@ def _numba(P, g, v_write):
     for i in range(M):
         t_set = t_reset = g_row = 0.0
         for j in range(N):
+            # selects, not branches: the signs are random, and this way the row vectorises
             p = P[i, j]
             gij = g[i, j]
+            ps = p if p > 0 else 0.0          # SET width
+            pr = -p if p < 0 else 0.0         # RESET width
             g_row += gij
             col_g[j] += gij
-            if p > 0:
-                a_set += gij * p
-                col_t_set[j] += p
-                if p > t_set:
-                    t_set = p
-            elif p < 0:
-                a_reset -= gij * p
-                col_t_reset[j] -= p
-                if -p > t_reset:
-                    t_reset = -p
+            a_set += gij * ps
+            a_reset += gij * pr
+            col_t_set[j] += ps
+            col_t_reset[j] += pr
+            t_set = max(t_set, ps)
+            t_reset = max(t_reset, pr)
         row_term += (t_set + t_reset) * g_row
         time += t_set + t_reset
         n_phases += (t_set > 0) + (t_reset > 0)
@@ -82,3 +83,71 @@ def _numba(P, g, v_write):
     a = a_set + a_reset
     energy = v_write * v_write * a + 0.25 * v_write * v_write * (row_term + col_term - 2.0 * a)
     return energy, time, n_phases
+
+
+# ---------------------------------------------------------------------------------------------
+# The other whole-array passes of a write, fused the same way (numpy references below each).
+
+def width_range(widths, backend: str = "numba") -> tuple[bool, float, float]:
+    """``(all finite, smallest nonzero |width|, largest |width|)`` of signed widths.
+
+    With no nonzero width the smallest is inf and the largest 0. Used to validate a
+    schedule against the drivers' range in one pass instead of five.
+    """
+    w = np.ascontiguousarray(widths, dtype=float).reshape(-1)
+    if backend == "numba":
+        finite, lo, hi = _width_range_numba(w)
+        return bool(finite), float(lo), float(hi)
+    if backend == "numpy":
+        if not np.all(np.isfinite(w)):
+            return False, np.inf, 0.0
+        a = np.abs(w)
+        nz = a[a > 0]
+        return True, float(nz.min()) if nz.size else np.inf, float(a.max()) if a.size else 0.0
+    raise ValueError(f"backend must be 'numba' or 'numpy'; got {backend!r}")
+
+
+@nb.njit(cache=True)
+def _width_range_numba(w):
+    # selects and min/max, no early exit: the loop vectorises
+    lo = np.inf
+    hi = 0.0
+    n_bad = 0
+    for i in range(w.size):
+        a = abs(w[i])
+        n_bad += not (a < np.inf)
+        hi = max(hi, a)
+        lo = min(lo, a if a > 0 else np.inf)
+    if n_bad:
+        return False, np.inf, 0.0
+    return True, lo, hi
+
+
+def v2_drive(P, v_write: float, backend: str = "numba", out=None):
+    """Per-device ``(voltage, duration, pulse count)`` of signed widths ``P`` on passive cells.
+
+    A selected device sees ``+v_write`` for a positive width and ``-v_write`` for a
+    negative one, for ``|P|`` seconds; a zero width is no pulse (0 V, 0 s, count 0).
+    ``out``: optional (voltage, duration) arrays to fill (numba backend); the counts
+    are always a new array, since reports and histories keep them.
+    """
+    P = np.ascontiguousarray(P, dtype=float)
+    if backend == "numba":
+        v, dt = out if out is not None else (np.empty(P.shape), np.empty(P.shape))
+        n = np.empty(P.shape, np.int64)
+        _v2_drive_numba(P.reshape(-1), float(v_write), v.reshape(-1), dt.reshape(-1), n.reshape(-1))
+        return v, dt, n
+    if backend == "numpy":
+        return np.sign(P) * v_write, np.abs(P), (P != 0).astype(np.int64)
+    raise ValueError(f"backend must be 'numba' or 'numpy'; got {backend!r}")
+
+
+@nb.njit(cache=True)
+def _v2_drive_numba(P, v_write, v, dt, n):
+    # random signs: selects rather than branches, so the loop vectorises
+    for i in range(P.size):
+        p = P[i]
+        on = p != 0
+        v[i] = math.copysign(v_write, p) if on else 0.0
+        dt[i] = abs(p)
+        n[i] = on

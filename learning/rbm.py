@@ -16,12 +16,20 @@ policy (:mod:`learning.updates`), which turns it into pulse widths for the
 chip. Nothing here reads or writes a conductance.
 
 DRBM (Larochelle & Bengio 2008, as used in the thesis): the visible group holds
-the pixels and a one-hot label. Inference clamps the pixels, starts the label
-units at 1/10 and runs ``chains`` parallel chains for ``steps`` Gibbs steps,
-then takes the argmax of the label units averaged over chains (thesis: 40 × 2).
+the pixels and a one-hot label. Two ways to classify:
+
+- ``predict`` (the thesis' text): clamp the pixels, start the label units at 1/10,
+  run ``chains`` parallel chains for ``steps`` Gibbs steps, and take the argmax of
+  the label units averaged over chains (thesis: 40 × 2).
+- ``predict_free_energy`` (what the thesis' code scores its tables with, the
+  ``'det'`` branch of ``gradient_DRBM2.m`` in ernoult/mem-RBM): the label of lowest
+  free energy F(x, y) = -b_y - sum_j softplus(x_j(x, y)), from reads only (the
+  hidden units' inputs for each candidate label, and the label units' own biases).
+  It is deterministic, and cheaper: one forward read per label.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,5 +133,53 @@ class DRBM(RBM):
             out.append(np.argmax(votes, axis=1))
         return np.concatenate(out) if out else np.zeros(0, int)
 
-    def error_rate(self, pixels, labels, **kw) -> float:
-        return float(np.mean(self.predict(pixels, **kw) != labels))
+    def free_energies(self, pixels, *, chunk: int = 100):
+        """F(pixels, y) for every label y, up to a constant per image: (B, n_labels).
+
+        F = -b_y - sum_j softplus(x_j), where x_j is hidden unit j's input with the
+        label y on (a forward read of [pixels, e_y], the hidden bias line included)
+        and b_y the label unit's bias (a transposed read with every hidden unit off,
+        so only the hidden group's bias line drives). Inputs are the logits of the
+        firing probability, (u - v_mid) / s for comparators with logistic noise of
+        scale s. The pixels' own bias term is the same for every label and is left out.
+        """
+        to_logit_h = _logit(self.chip.groups[self.hidden])
+        to_logit_v = _logit(self.chip.groups[self.visible])
+        off = np.zeros((1, self.n_hidden))
+        label_bias = to_logit_v(self.chip.read(self.tile_name, off, direction="backward"))[0, self.n_pixels:]
+        eye = np.eye(self.n_labels)
+        out = []
+        for start in range(0, len(pixels), chunk):
+            px = np.asarray(pixels[start:start + chunk], dtype=float)
+            v = np.concatenate([np.repeat(px, self.n_labels, axis=0), np.resize(eye, (len(px) * self.n_labels, self.n_labels))], axis=1)
+            x = to_logit_h(self.chip.read(self.tile_name, v, direction="forward"))
+            out.append(-np.logaddexp(0.0, x).sum(axis=1).reshape(len(px), self.n_labels) - label_bias)
+        return np.concatenate(out) if out else np.zeros((0, self.n_labels))
+
+    def predict_free_energy(self, pixels, **kw):
+        """Labels of lowest free energy (the thesis code's deterministic scoring)."""
+        return np.argmin(self.free_energies(pixels, **kw), axis=1)
+
+    def error_rate(self, pixels, labels, *, method: str = "gibbs", **kw) -> float:
+        """Test error by ``method``: "gibbs" (:meth:`predict`) or "free-energy" (:meth:`predict_free_energy`)."""
+        if method == "gibbs":
+            pred = self.predict(pixels, **kw)
+        elif method == "free-energy":
+            pred = self.predict_free_energy(pixels, **kw)
+        else:
+            raise ValueError(f"method = {method!r}: use 'gibbs' or 'free-energy'")
+        return float(np.mean(pred != labels))
+
+
+def _logit(group):
+    """u -> the logit of the group's firing probability, for stochastic comparator neurons.
+
+    A comparator with logistic noise of rms ``noise`` fires when u + noise > v_mid,
+    with probability sigmoid((u - v_mid) / s), s = noise * sqrt(3) / pi.
+    """
+    p = group.params
+    if p.activation != "stochastic" or not p.noise > 0:
+        raise ValueError(f"group {group.name}: free-energy scoring needs stochastic neurons with noise > 0 "
+                         f"(activation = {p.activation!r}, noise = {p.noise!r})")
+    s = p.noise * math.sqrt(3.0) / math.pi
+    return lambda u: (np.asarray(u, dtype=float) - p.v_mid) / s

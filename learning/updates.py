@@ -44,7 +44,8 @@ import math
 
 import numpy as np
 
-_FUZZ = 1e-9
+from .width_limits import FUZZ as _FUZZ, NOT_FINITE, OVER, limit_widths
+
 _TINY = np.finfo(np.float64).tiny
 
 
@@ -116,27 +117,28 @@ class UpdatePolicy:
 
     def _apply_limits(self, requested, *, cap: bool) -> np.ndarray:
         """Quantise, then drop (count) widths below dt_min and cap (count) or reject those above dt_max."""
-        req = np.asarray(requested, dtype=np.float64)
-        sign = np.sign(req)
-        mag = self.quantise(np.abs(req))
-        nonzero = sign != 0
-        # float fuzz from k * quantum: snap onto the bounds
-        hi = self.max_width
-        mag = np.where((mag > hi) & (mag <= hi * (1 + _FUZZ)), hi, mag)
-        if self.dt_min > 0:
-            mag = np.where((mag < self.dt_min) & (mag >= self.dt_min * (1 - _FUZZ)), self.dt_min, mag)
-        over = mag > hi
-        n_over = int(np.count_nonzero(over))
-        if n_over and not cap:
-            raise PolicyError(f"{type(self).__name__}: width {float(mag[over].max()):g} s exceeds the drivers' "
+        return self._limited(requested, scale=1.0, sign_only=False, cap=cap)
+
+    def _limited(self, values, *, scale: float, sign_only: bool, cap: bool, backend: str = "numba") -> np.ndarray:
+        """``_apply_limits(scale * values)`` (or of ``scale * sign(values)``) in one pass.
+
+        ``values`` must be finite (a statistic with NaN or inf is rejected here).
+        """
+        out, status, n_nonzero, n_dropped, n_over = limit_widths(
+            values, scale=scale, sign_only=sign_only, quantum=self.quantum, max_width=self.max_width,
+            dt_min=self.dt_min, cap=cap, backend=backend)
+        if status == NOT_FINITE:
+            raise PolicyError("statistic must be finite (allowed range (-inf, inf)); it holds NaN or inf")
+        if status == OVER:
+            v = np.asarray(values, dtype=np.float64)
+            req = scale * np.sign(v) if sign_only else scale * v
+            widest = float(np.max(self.quantise(np.abs(req))))
+            raise PolicyError(f"{type(self).__name__}: width {widest:g} s exceeds the drivers' "
                               f"dt_max (allowed range (0, {self.dt_max:g}] s)")
-        mag = np.where(over, hi, mag)
-        dropped = nonzero & ((mag == 0) | (mag < self.dt_min))
-        mag = np.where(dropped, 0.0, mag)
-        self.n_requested += int(np.count_nonzero(nonzero))
-        self.n_dropped += int(np.count_nonzero(dropped))
+        self.n_requested += n_nonzero
+        self.n_dropped += n_dropped
         self.n_capped += n_over
-        return sign * mag
+        return out
 
     @staticmethod
     def _statistic(stat, shape=None) -> np.ndarray:
@@ -212,8 +214,7 @@ class Cst(UpdatePolicy):
         self._check_fixed_width("width", self.width)
 
     def step(self, stat) -> np.ndarray:
-        s = self._statistic(stat)
-        return self._apply_limits(np.sign(s) * self.width, cap=False)
+        return self._limited(stat, scale=self.width, sign_only=True, cap=False)
 
     def _params(self):
         return {"width": self.width}
@@ -339,7 +340,7 @@ class Proportional(UpdatePolicy):
         self.scale = _positive_finite("scale", scale)
 
     def step(self, stat) -> np.ndarray:
-        return self._apply_limits(self.scale * self._statistic(stat), cap=True)
+        return self._limited(stat, scale=self.scale, sign_only=False, cap=True)
 
     def _params(self):
         return {"scale": self.scale}

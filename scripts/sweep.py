@@ -137,10 +137,12 @@ def main(argv=None, client=None):
         client = Client(args.scheduler) if args.scheduler else \
             Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, env=single))
     try:
+        # trial-major order: workers take tasks roughly as submitted, so a sweep stopped early has
+        # covered every setting with fewer trials rather than a few settings with all of them
         tasks = [dict(beta=b, width_frac=w, policy=p, chains=c, trial=t, epochs=args.epochs, n_train=args.train,
                       n_test=args.test, batch=args.batch)
-                 for b, w, p, c, t in itertools.product(args.betas, args.widths, args.policies, args.chains,
-                                                        range(args.trials))]
+                 for t, b, w, p, c in itertools.product(range(args.trials), args.betas, args.widths, args.policies,
+                                                        args.chains)]
         futures = [client.submit(run_trial, str(Path(args.netlist).resolve()), pure=False, **kw) for kw in tasks]
         rows = []
         # every finished run is appended at once, so an interrupted sweep keeps what it measured

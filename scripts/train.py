@@ -164,6 +164,13 @@ class Job:
     def epoch_metrics(self) -> dict:
         return {}
 
+    eval_metrics = ()
+    """Names of the job's own evaluation metrics (see :meth:`evaluate_more`), NaN between evaluations."""
+
+    def evaluate_more(self) -> dict:
+        """More test metrics, computed at the evaluation epochs only."""
+        return {}
+
     def describe(self, epoch) -> str:
         """Prefix of the epoch's summary line."""
         return f"epoch {epoch + 1}"
@@ -233,6 +240,12 @@ class CDJob(Job):
 
     def error_rate(self, x, y):
         return self.model.error_rate(x, y, chains=self.args.eval_chains)
+
+    eval_metrics = ("test_error_free_energy",)
+
+    def evaluate_more(self):
+        """The test error by lowest free energy as well: how the thesis' code scores its tables."""
+        return {"test_error_free_energy": self.model.error_rate(self.x_test, self.y_test, method="free-energy")}
 
     def feature_tile(self):
         return self.tile, self.model.n_pixels
@@ -483,7 +496,7 @@ def main(argv=None):
     rng = np.random.default_rng([chip.seed or 0, 1])   # data order: its own stream
     metrics = {"epoch": [], "test_error": [], "train_error": [], "train_loss": [], "energy_J": [],
                "programming_time_s": [], "pulses": [], "seconds": []}
-    metrics.update({k: [] for k in job.extra_metrics})
+    metrics.update({k: [] for k in (*job.extra_metrics, *job.eval_metrics)})
 
     start_epoch = 0
     # at most every device of a tile (a small output crossbar may hold fewer than --record)
@@ -500,7 +513,8 @@ def main(argv=None):
             pol.load_state_dict(_unpack(state, f"policy_{t}") | meta["policy"][t])
         rng.bit_generator.state = meta["data_rng"]
         job.restore(meta)
-        metrics = meta["metrics"]
+        # a run checkpointed by an older version may lack a newer metric: NaN for its epochs
+        metrics = {k: meta["metrics"].get(k, [float("nan")] * len(meta["metrics"]["epoch"])) for k in metrics}
         start_epoch = meta["epoch"] + 1
         writer = chip.record_to(h5, record=record, mode="a", rewind=True)
         print(f"resuming after epoch {meta['epoch'] + 1}")
@@ -530,17 +544,20 @@ def main(argv=None):
                 n_tr = args.eval_train or args.test
                 test_err = job.error_rate(job.x_test, job.y_test)
                 train_err = job.error_rate(job.x_train[:n_tr], job.y_train[:n_tr])
+                more = job.evaluate_more()
             else:
                 test_err = train_err = float("nan")
+                more = dict.fromkeys(job.eval_metrics, float("nan"))
             for k, v in (("epoch", epoch + 1), ("test_error", test_err), ("train_error", train_err),
                          ("train_loss", float(np.mean(losses))), ("energy_J", energy),
                          ("programming_time_s", prog_time), ("pulses", pulses),
-                         ("seconds", time.perf_counter() - t0), *job.epoch_metrics().items()):
+                         ("seconds", time.perf_counter() - t0), *job.epoch_metrics().items(), *more.items()):
                 metrics[k].append(v)
             writer.metrics(epoch + 1, **{k: v[-1] for k, v in metrics.items() if k != "epoch"})
             save_checkpoint(writer, chip, policies, rng, metrics, epoch, job)
             errors = (f"test error {test_err * 100:.2f}%, train error {train_err * 100:.2f}%"
                       if job.evaluates(epoch) else f"reconstruction error {metrics['train_loss'][-1]:.4f}")
+            errors += "".join(f", {k.replace('_', ' ')} {v * 100:.2f}%" for k, v in more.items() if np.isfinite(v))
             print(f"{job.describe(epoch)}: {errors}, "
                   f"{pulses} pulses, programming energy {energy:.3g} J (device units), "
                   f"{metrics['seconds'][-1]:.1f} s", flush=True)
@@ -583,7 +600,9 @@ def _jsonable(x):
 def plots(out, h5, chip, job, policies, metrics):
     fig, ax = plt.subplots(figsize=(5, 3.5))
     epochs = np.array(metrics["epoch"])
-    for key, style, label in (("test_error", "o-", "test"), ("train_error", "s--", "train")):
+    curves = [("test_error", "o-", "test"), ("train_error", "s--", "train")]
+    curves += [(k, "^:", k.replace("_error", "").replace("_", " ")) for k in job.eval_metrics]
+    for key, style, label in curves:
         err = np.array(metrics[key], dtype=float)
         ok = np.isfinite(err)            # epochs without an evaluation are skipped
         ax.plot(epochs[ok], err[ok] * 100, style, label=label)

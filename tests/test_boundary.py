@@ -13,7 +13,8 @@ import pytest
 LEARNING = Path(__file__).resolve().parents[1] / "learning"
 ALLOWED_MODULES = {"__future__", "dataclasses", "typing", "math", "itertools", "functools", "collections",
                    "numpy", "scipy", "learning", "circuits", "json", "time", "pathlib", "enum", "abc",
-                   "warnings", "contextlib", "copy", "os", "gzip"}
+                   "warnings", "contextlib", "copy", "os", "gzip",
+                   "numba"}   # a compiler for the policies' array loops; it reaches no hardware state
 FORBIDDEN_ATTRIBUTES = {"g", "_tiles", "tile", "weights", "arrays", "device", "conductance", "g_plus",
                         "g_minus", "state_dict", "load_state_dict"}
 

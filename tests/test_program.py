@@ -203,3 +203,25 @@ def test_write_cost_kernel_equals_its_numpy_reference(shape):
     assert v2_row_write_cost(np.zeros(shape), g, 1.6) == (0.0, 0.0, 0)
     with pytest.raises(ValueError, match="backend"):
         v2_row_write_cost(P, g, 1.6, "cuda")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 10), (40, 33)])
+def test_write_drive_and_range_kernels_equal_their_numpy_references(shape):
+    """The one-pass device drive and width range of a write equal their whole-array numpy versions."""
+    from crossbar.write_kernels import v2_drive, width_range
+    rng = np.random.default_rng(shape[1])
+    P = rng.choice([-2e-8, -1e-9, 0.0, 0.0, 3e-9, 5e-8], size=shape)
+    for fast, ref in zip(v2_drive(P, 1.6, "numba"), v2_drive(P, 1.6, "numpy")):
+        assert fast.dtype == ref.dtype
+        np.testing.assert_array_equal(fast, ref)
+    assert width_range(P, "numba") == width_range(P, "numpy")
+    assert width_range(np.zeros(shape), "numba") == width_range(np.zeros(shape), "numpy") == (True, np.inf, 0.0)
+    P[0, 0] = np.nan
+    assert width_range(P, "numba")[0] is width_range(P, "numpy")[0] is False
+    with pytest.raises(ValueError, match="backend"):
+        v2_drive(P, 1.6, "cuda")
+
+
+def test_row_by_row_write_rejects_non_finite_widths():
+    with pytest.raises(ParameterError, match="finite"):
+        RowByRowWrite(np.array([[1e-9, np.inf]]))

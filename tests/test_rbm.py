@@ -107,3 +107,19 @@ def test_ideal_device_baseline_is_plain_cd_with_a_learning_rate():
     w0 = tile.weights()
     stats, report = model.train_batch(v, Proportional(2.5e-5, limits=chip.pulse_limits))
     np.testing.assert_allclose(tile.weights() - w0, 0.01 * stats.statistic / 100, atol=1e-8)
+
+
+def test_drbm_free_energy_from_reads_equals_the_exact_one():
+    """Free-energy scoring from chip reads equals -b_y - sum softplus(x W + W_y + c) from the weights."""
+    from learning.rbm import DRBM
+    chip, W, b, c = tiny_rbm(3)
+    model = DRBM(chip, "w", n_labels=2)               # visible units: 2 pixels, then 2 labels
+    pixels = np.array(list(itertools.product([0, 1], repeat=2)), float)
+    got = model.free_energies(pixels)
+    want = np.stack([-b[2 + y] - np.logaddexp(0, pixels @ W[:2] + W[2 + y] + c).sum(axis=1) for y in (0, 1)],
+                    axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert np.array_equal(model.predict_free_energy(pixels), np.argmin(want, axis=1))
+    assert model.error_rate(pixels, np.argmin(want, axis=1), method="free-energy") == 0.0
+    with pytest.raises(ValueError, match="method"):
+        model.error_rate(pixels, np.zeros(4, int), method="vote")
