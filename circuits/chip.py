@@ -237,12 +237,17 @@ class Chip:
         self.counters.rail_saturated += n_sat
         return self._digitise(dst, u)
 
-    def propagate(self, tile: str, x, *, direction: str = "forward"):
-        """Like :meth:`read`, then the destination group's activation circuit (stochastic ones fire)."""
+    def propagate(self, tile: str, x, *, direction: str = "forward", with_preactivation: bool = False):
+        """Like :meth:`read`, then the destination group's activation circuit (stochastic ones fire).
+
+        ``with_preactivation``: also return what :meth:`read` would have, from the same
+        read (a sense circuit that both fires and is digitised), as ``(activity, u)``.
+        """
         i, dst = self._currents(tile, x, direction)
         u, n_sat = dst.preactivation(i)
         self.counters.rail_saturated += n_sat
-        return self._digitise(dst, dst.activate(u, self.rng))
+        y = self._digitise(dst, dst.activate(u, self.rng))
+        return (y, self._digitise(dst, u)) if with_preactivation else y
 
     def _digitise(self, group, y):
         if group.params.adc is None:

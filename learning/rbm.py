@@ -108,12 +108,43 @@ class RBM:
 
 
 class DRBM(RBM):
-    """A discriminative RBM: the visible group is pixels followed by ``n_labels`` label units."""
+    """A discriminative RBM: the visible group is pixels followed by ``n_labels`` label units.
 
-    def __init__(self, chip, tile: str, n_labels: int = 10):
+    ``labels``: how the label units are sampled when the visible layer is
+    reconstructed (negative phase and Gibbs inference):
+
+    - "bernoulli": by the chip's comparators, each on its own like the pixels (so a
+      reconstruction may hold no label or several);
+    - "softmax": one label, drawn from the softmax of the label units' inputs (their
+      pre-activations, read in the same transposed read that fires the pixels), as
+      the thesis' code samples it (``gradient_DRBM2.m``) and as a winner-take-all
+      circuit with Gumbel-distributed noise would. Drawn from ``rng``, the rule's own
+      generator.
+    """
+
+    def __init__(self, chip, tile: str, n_labels: int = 10, *, labels: str = "bernoulli",
+                 rng: np.random.Generator | None = None):
         super().__init__(chip, tile)
         self.n_labels = n_labels
         self.n_pixels = self.n_visible - n_labels
+        if labels not in ("bernoulli", "softmax"):
+            raise ValueError(f"labels = {labels!r}: use 'bernoulli' or 'softmax'")
+        if labels == "softmax" and not isinstance(rng, np.random.Generator):
+            raise ValueError("labels = 'softmax' needs rng, a numpy.random.Generator")
+        self.labels = labels
+        self.rng = rng
+
+    def sample_visible(self, h):
+        if self.labels == "bernoulli":
+            return super().sample_visible(h)
+        v, u = self.chip.propagate(self.tile_name, h, direction="backward", with_preactivation=True)
+        logits = _logit(self.chip.groups[self.visible])(u[:, self.n_pixels:])
+        # Gumbel-max: the argmax of logits plus Gumbel noise is a softmax sample
+        pick = np.argmax(logits + self.rng.gumbel(size=logits.shape), axis=1)
+        v = v.copy()
+        v[:, self.n_pixels:] = 0.0
+        v[np.arange(len(v)), self.n_pixels + pick] = 1.0
+        return v
 
     def visible_vector(self, pixels, labels):
         onehot = np.zeros((len(labels), self.n_labels))

@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 
-def run_trial(netlist_path, *, beta, width_frac, policy, chains, trial, epochs, n_train, n_test, batch):
+def run_trial(netlist_path, *, beta, width_frac, policy, chains, trial, epochs, n_train, n_test, batch,
+              scoring="free-energy"):
     """Train one DRBM and return its final errors (runs in a Dask worker)."""
     import circuits
     from circuits.build import build_chip
@@ -54,9 +55,9 @@ def run_trial(netlist_path, *, beta, width_frac, policy, chains, trial, epochs, 
     for _ in range(epochs):
         for idx in minibatches(len(x), batch, rng):
             model.train_batch(model.visible_vector(x[idx], y[idx]), pol, chains=chains)
-    test = model.error_rate(binarise(split.test_images[:n_test]), split.test_labels[:n_test])
+    test = model.error_rate(binarise(split.test_images[:n_test]), split.test_labels[:n_test], method=scoring)
     return dict(beta=beta, width_frac=width_frac, policy=policy, chains=chains, trial=trial, epochs=epochs,
-                n_train=n_train, n_test=n_test, test_error=test, seconds=time.perf_counter() - t0,
+                n_train=n_train, n_test=n_test, scoring=scoring, test_error=test, seconds=time.perf_counter() - t0,
                 dropped_pulses=pol.n_dropped)
 
 
@@ -122,6 +123,9 @@ def main(argv=None, client=None):
     ap.add_argument("--train", type=int, default=40000)
     ap.add_argument("--test", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--scoring", choices=("free-energy", "gibbs"), default="free-energy",
+                    help="test error by lowest free energy (the thesis code's scoring; deterministic, one read "
+                         "per label) or by 40 x 2 Gibbs chains (the thesis text's; ~10x the cost)")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     ap.add_argument("--out", default="runs/sweep")
@@ -140,7 +144,7 @@ def main(argv=None, client=None):
         # trial-major order: workers take tasks roughly as submitted, so a sweep stopped early has
         # covered every setting with fewer trials rather than a few settings with all of them
         tasks = [dict(beta=b, width_frac=w, policy=p, chains=c, trial=t, epochs=args.epochs, n_train=args.train,
-                      n_test=args.test, batch=args.batch)
+                      n_test=args.test, batch=args.batch, scoring=args.scoring)
                  for t, b, w, p, c in itertools.product(range(args.trials), args.betas, args.widths, args.policies,
                                                         args.chains)]
         futures = [client.submit(run_trial, str(Path(args.netlist).resolve()), pure=False, **kw) for kw in tasks]

@@ -54,7 +54,8 @@ from tqdm import tqdm  # noqa: E402
 import circuits  # noqa: E402
 from circuits.history import History, read_checkpoint  # noqa: E402
 from circuits.resistive_network import ResistiveNetwork  # noqa: E402
-from learning.data import binarise, downsample, load_mnist, minibatches, one_hot, thesis_split  # noqa: E402
+from learning.data import (binarise, binarise_stochastic, downsample, load_mnist, minibatches, one_hot,  # noqa: E402
+                           thesis_split)
 from learning.dbn import DBN, GreedySchedule, RBMSoftmax, is_cd_tile  # noqa: E402
 from learning.ep import EPConfig, EquilibriumNetwork, align_backward  # noqa: E402
 from learning.rbm import DRBM  # noqa: E402
@@ -91,6 +92,12 @@ def parse_args(argv=None):
     cd.add_argument("--chains", type=int, default=1, help="parallel CD chains per sample (thesis: 1 or 20)")
     cd.add_argument("--eval-chains", type=int, default=40,
                     help="DRBM/DBN inference: Gibbs chains per test image, 2 steps each (thesis: 40)")
+    cd.add_argument("--labels", choices=("bernoulli", "softmax"), default="bernoulli",
+                    help="DRBM: label units in a reconstruction fire each on their own (bernoulli) or as one "
+                         "label drawn from the softmax of their inputs (the thesis' code)")
+    cd.add_argument("--binarise", choices=("threshold", "stochastic"), default="threshold",
+                    help="DRBM training images: thresholded at half intensity, or drawn afresh for every "
+                         "mini-batch as Bernoulli(intensity) (the thesis' code); test images are thresholded")
     cd.add_argument("--layer-epochs", type=int, nargs="+", default=None,
                     help="DBN: epochs of each lower RBM (one value for all, or one per lower layer); the top "
                          "DRBM trains every later epoch. Default: --epochs / number of layers (at least 1). "
@@ -184,7 +191,8 @@ class Job:
 
     def restore(self, meta):
         """Restore :meth:`checkpoint_meta` from a checkpoint's meta."""
-        if self.rng is not None:
+        # a run checkpointed before its job had a stream of its own has not drawn from it yet
+        if self.rng is not None and "rule_rng" in meta:
             self.rng.bit_generator.state = meta["rule_rng"]
 
     def bind(self, policies):
@@ -205,16 +213,18 @@ def _image_side(n_pixels):
     return side
 
 
-def _binary_mnist(args, n_pixels=784):
+def _binary_mnist(args, n_pixels=784, grey=False):
     """The thesis' binarised 40k/10k MNIST, cut to --train and --test images.
 
     A chip with fewer pixel inputs (a square number, e.g. 196) gets the images
-    average-pooled to that size before binarising (netlists/drbm14_*.net)."""
+    average-pooled to that size before binarising (netlists/drbm14_*.net).
+    ``grey``: the intensities, not binarised."""
     split = thesis_split()
     side = _image_side(n_pixels)
 
     def prep(x):
-        return binarise(x if side == 28 else downsample(x, side))
+        x = x if side == 28 else downsample(x, side)
+        return x if grey else binarise(x)
     return (prep(split.train_images[:args.train]), split.train_labels[:args.train],
             prep(split.test_images[:args.test]), split.test_labels[:args.test])
 
@@ -229,12 +239,17 @@ class CDJob(Job):
     def __init__(self, args, chip):
         self.args = args
         self.tile = args.tile or chip.tiles[0]
-        self.model = DRBM(chip, self.tile)
-        self.x_train, self.y_train, self.x_test, self.y_test = _binary_mnist(args, self.model.n_pixels)
+        # the rule's own stream: softmax labels and stochastic binarisation draw from it
+        self.rng = np.random.default_rng([chip.seed or 0, 3])
+        self.model = DRBM(chip, self.tile, labels=args.labels, rng=self.rng)
+        n_pixels = self.model.n_pixels
+        self.x_train, self.y_train, self.x_test, self.y_test = _binary_mnist(args, n_pixels)
+        self._grey = _binary_mnist(args, n_pixels, grey=True)[0] if args.binarise == "stochastic" else None
         self.tiles = (self.tile,)
 
     def step(self, idx, policies):
-        v0 = self.model.visible_vector(self.x_train[idx], self.y_train[idx])
+        pixels = self.x_train[idx] if self._grey is None else binarise_stochastic(self._grey[idx], self.rng)
+        v0 = self.model.visible_vector(pixels, self.y_train[idx])
         stats, report = self.model.train_batch(v0, policies[self.tile], chains=self.args.chains)
         return [report] if report is not None else [], stats.reconstruction_error
 

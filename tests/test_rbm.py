@@ -123,3 +123,24 @@ def test_drbm_free_energy_from_reads_equals_the_exact_one():
     assert model.error_rate(pixels, np.argmin(want, axis=1), method="free-energy") == 0.0
     with pytest.raises(ValueError, match="method"):
         model.error_rate(pixels, np.zeros(4, int), method="vote")
+
+
+def test_drbm_softmax_labels_are_one_hot_samples_of_the_exact_softmax():
+    """labels='softmax': one label per reconstruction, drawn with probability softmax(h W_y + b_y)."""
+    from learning.rbm import DRBM
+    chip, W, b, c = tiny_rbm(4)
+    model = DRBM(chip, "w", n_labels=2, labels="softmax", rng=np.random.default_rng(5))
+    h = np.array([[1.0, 0.0, 1.0]])
+    n = 20000
+    v = model.sample_visible(np.repeat(h, n, axis=0))
+    assert np.all(v[:, 2:].sum(axis=1) == 1)
+    logits = (h @ W.T + b)[0, 2:]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    counts = v[:, 2:].sum(axis=0)
+    assert sps.chisquare(counts, n * p).pvalue > 1e-4, (counts, n * p)
+    # the pixels still fire by the chip's comparators: Bernoulli(sigmoid(h W_i + b_i))
+    pp = 1 / (1 + np.exp(-(h @ W.T + b)[0, :2]))
+    assert np.all(np.abs(v[:, :2].mean(axis=0) - pp) < 5 * np.sqrt(pp * (1 - pp) / n))
+    with pytest.raises(ValueError, match="rng"):
+        DRBM(chip, "w", n_labels=2, labels="softmax")

@@ -27,6 +27,7 @@ def test_tiny_sweep_on_dask(sweep, tmp_path):
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and {r["beta"] for r in rows} == {"0.005", "3.0"}
+    assert {r["scoring"] for r in rows} == {"free-energy"}
     assert (tmp_path / "sweep.png").stat().st_size > 1000
     assert "| 3 | cst | 1 | 0.01 |" in (tmp_path / "results.md").read_text()
 

@@ -31,6 +31,13 @@ def test_resume_continues_exactly(train_and_resume):
         np.testing.assert_array_equal(ha.pulse_map("w"), hb.pulse_map("w"))
 
 
+def test_thesis_code_sampling_learns_and_resumes_exactly(train_and_resume):
+    """Softmax labels and fresh stochastic binarisation draw from the rule's stream, which resumes too."""
+    ma, _, _, _ = train_and_resume(NETLIST, ["--train", "600", "--test", "100", "--record", "50",
+                                             "--labels", "softmax", "--binarise", "stochastic"], "w")
+    assert ma["test_error"][-1] < 0.8 and ma["test_error_free_energy"][-1] < 0.8
+
+
 EP_NETLIST = str(ROOT / "netlists" / "ep_p1h_ideal.net")
 EP_ARGS = ["--train", "200", "--test", "100", "--record", "50", "--policy", "proportional", "--scale", "0.01", "0.005",
            "--quantum", "1e-6", "--estimator", "random"]
