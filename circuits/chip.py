@@ -308,12 +308,13 @@ class Chip:
         # A tile driven by a clamped group delivers a constant current while the
         # clamp holds (its sense end is a virtual ground or load, whatever the
         # other lines do), so it is read once per settle rather than per step.
-        fixed = {g: self._input_current(g, act, K, only=set(clamp)) for g in free}
+        fixed = {g: self._input_current(g, act, K, self._sources(g, only=set(clamp))) for g in free}
+        varying = {g: self._sources(g, skip=set(clamp)) for g in free}   # the reads of every step
         history = []
         for _ in range(steps):
             u_all = {}
             for g in free:
-                current = fixed[g] + self._input_current(g, act, K, skip=set(clamp))
+                current = fixed[g] + self._input_current(g, act, K, varying[g])
                 if g in nudge:   # injected at the op-amp input, so the rails clip it like any current
                     target, beta = nudge[g]
                     current = current + beta * (np.asarray(target, dtype=float) - act[g]) / self.groups[g].transimpedance
@@ -332,15 +333,21 @@ class Chip:
         return SettleResult(activities={g: self._digitise(self.groups[g], act[g]) for g in free},
                             states=states, steps=steps, trace=history)
 
-    def _input_current(self, g, act, K, *, only=None, skip=()):
-        """Sum of the currents group ``g`` senses, from the source groups in ``only`` (all) minus ``skip``."""
+    def _sources(self, g, *, only=None, skip=()):
+        """The reads group ``g`` senses, as (tile, driving group, direction): forward reads of the
+        tiles whose columns it owns and transposed reads of the bidirectional tiles whose rows it
+        owns, from the groups in ``only`` (default all) minus those in ``skip``."""
+        reads = [(name, src, "forward") for src, _, name in self.graph.in_edges(g, keys=True)
+                 if src not in skip and (only is None or src in only)]
+        reads += [(name, dst, "backward") for _, dst, name, data in self.graph.out_edges(g, keys=True, data=True)
+                  if data["bidirectional"] and dst not in skip and (only is None or dst in only)]
+        return reads
+
+    def _input_current(self, g, act, K, sources):
+        """Sum of the currents group ``g`` senses through ``sources`` (from :meth:`_sources`)."""
         total = np.zeros((K, self.groups[g].size))
-        for src, _, name in self.graph.in_edges(g, keys=True):
-            if src not in skip and (only is None or src in only):
-                total += self._currents(name, act[src], "forward")[0]
-        for _, dst, name, data in self.graph.out_edges(g, keys=True, data=True):
-            if data["bidirectional"] and dst not in skip and (only is None or dst in only):
-                total += self._currents(name, act[dst], "backward")[0]
+        for name, src, direction in sources:
+            total += self._currents(name, act[src], direction)[0]
         return total
 
     # ------------------------------------------------------------------ programming
@@ -357,7 +364,8 @@ class Chip:
         t = self._get(tile)
         widths = getattr(schedule, "signed_widths", None)
         if widths is not None:
-            _, shortest, longest = width_range(widths())     # one pass over the schedule
+            shortest, longest = (schedule.width_range() if hasattr(schedule, "width_range")
+                                 else width_range(widths())[1:])
             lo, hi = self.pulse_limits
             if longest > 0 and (shortest < lo or longest > hi):
                 bad = shortest if shortest < lo else longest

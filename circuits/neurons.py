@@ -109,6 +109,7 @@ class NeuronGroup:
         self.offset = p.v_offset + (rng.normal(0.0, p.offset_std, self.size) if p.offset_std else 0.0)
         self.slope = p.slope * (1 + (rng.normal(0.0, p.slope_std, self.size) if p.slope_std else 0.0))
         self.transimpedance = p.r_feedback * (p.gain / (1 + p.gain) if math.isfinite(p.gain) else 1.0)
+        self._volts_per_amp = self.transimpedance * (1 + self.gain_error)   # per neuron, gain mismatch included
 
     @property
     def lines(self) -> int:
@@ -121,7 +122,9 @@ class NeuronGroup:
         Returns ``(u, n_saturated)``.
         """
         p = self.params
-        u = self.transimpedance * (1 + self.gain_error) * current + self.offset
+        u = self._volts_per_amp * current + self.offset
+        if u.size == 0 or (p.v_rail_neg <= u.min() and u.max() <= p.v_rail_pos):   # the common case
+            return u, 0
         clipped = np.clip(u, p.v_rail_neg, p.v_rail_pos)
         return clipped, int(np.count_nonzero(clipped != u))
 

@@ -22,7 +22,7 @@ from .devices import UpdateStats
 from .errors import ParameterError
 from .schedules import OuterProductWrite, RowByRowWrite, WriteVerify
 from .terminals import INF, driver_conductance
-from .write_kernels import v2_drive, v2_row_write_cost
+from .write_kernels import interleave_pairs as _interleave_pairs, v2_drive, v2_row_write_cost
 
 
 @dataclass
@@ -132,7 +132,8 @@ class ProgramReport:
     energy : float, J
         Energy delivered by the drivers.
     pulses : ndarray of int (M, N_phys)
-        Full-select pulses each device received.
+        Full-select pulses each device received (uint8 from a single row-by-row
+        write, which sends at most one per device; int64 otherwise).
     disturbed : ndarray of bool (M, N_phys)
         Devices that moved while only half-selected (or not selected).
     n_phases : int
@@ -157,7 +158,7 @@ class ProgramReport:
 def physical_widths(tile, signed, out=None):
     """Per-device signed widths (M, N_phys) from per-weight ones: a pair moves in opposite directions.
 
-    ``out``: an array of the tile's physical shape to fill (e.g. ``tile.scratch("P")``).
+    ``out``: an array of the tile's physical shape to fill (e.g. ``tile.scratch("widths")``).
     """
     signed = np.asarray(signed, dtype=float)
     if signed.shape != tile.shape:
@@ -166,6 +167,9 @@ def physical_widths(tile, signed, out=None):
         out = np.empty(tile.g.shape)
     if not tile.pairs:
         out[...] = signed
+        return out
+    if signed.flags.c_contiguous:
+        _interleave_pairs(signed, out)
         return out
     out[:, 0::2] = signed
     out[:, 1::2] = -signed

@@ -69,13 +69,19 @@ class RowByRowWrite:
         w = np.asarray(self.widths, dtype=float)
         if w.ndim != 2:
             raise ParameterError(f"widths must be a 2-D array (rows, cols); got shape {w.shape}")
-        if not width_range(w)[0]:
+        finite, shortest, longest = width_range(w)
+        if not finite:
             raise ParameterError("widths must be finite pulse widths (allowed range (-inf, inf) s, the sign "
                                  "choosing SET or RESET)")
         object.__setattr__(self, "widths", w)
+        object.__setattr__(self, "_range", (shortest, longest))
 
     def signed_widths(self):
         return self.widths
+
+    def width_range(self) -> tuple[float, float]:
+        """(shortest nonzero, longest) |width|, s; (inf, 0) when nothing is sent."""
+        return self._range
 
 
 @dataclass(frozen=True)

@@ -150,13 +150,20 @@ class EquilibriumNetwork:
     def _with_bias(self, a, flag):
         return np.concatenate([a, np.ones((len(a), 1))], axis=1) if flag else a
 
-    def products(self, act: dict) -> dict:
-        """Per tile, A_rows^T A_cols summed over the batch (bias lines as activity 1)."""
+    def product_difference(self, high: dict, low: dict, scale: float) -> dict:
+        """Per tile, ``scale * (A_r^T A_c |high - A_r^T A_c |low)`` as one product.
+
+        Stacking the two batches, [A_r(high); A_r(low)]^T [A_c(high); -A_c(low)] is the
+        difference, so the (rows, cols) result is formed once rather than twice and
+        then subtracted: on the 785 x 513 input tile that was a sixth of an EP step.
+        """
         out = {}
         for t in self.tile_names:
             r, c = self.chip.tile_groups(t)
             br, bc = self._bias[t]
-            out[t] = self._with_bias(act[r], br).T @ self._with_bias(act[c], bc)
+            rows = np.concatenate([self._with_bias(high[r], br), self._with_bias(low[r], br)])
+            cols = np.concatenate([self._with_bias(high[c], bc), -self._with_bias(low[c], bc)]) * scale
+            out[t] = rows.T @ cols
         return out
 
     def vf_increment(self, before: dict, after: dict) -> dict:
@@ -195,8 +202,7 @@ class EquilibriumNetwork:
             low, b_low = minus, -beta
         else:
             low, b_low = a0, 0.0
-        pp, pm = self.products(plus), self.products(low)
-        return {t: (pp[t] - pm[t]) / ((beta - b_low) * B) for t in self.tile_names}, free, beta
+        return self.product_difference(plus, low, 1.0 / ((beta - b_low) * B)), free, beta
 
     # ------------------------------------------------------------------ training
     def _send(self, stat: dict, policies: dict, reports: list):
@@ -241,11 +247,9 @@ class EquilibriumNetwork:
             res = self._settle(x, cfg, 1, nudge={self.outputs: (y, beta)}, init=states)
             cur = self._activities(x, res)
             if cfg.rule == "vf":
-                inc = self.vf_increment(prev, cur)
+                step = {t: d / (beta * B) for t, d in self.vf_increment(prev, cur).items()}
             else:
-                p1, p0 = self.products(cur), self.products(prev)
-                inc = {t: p1[t] - p0[t] for t in self.tile_names}
-            step = {t: d / (beta * B) for t, d in inc.items()}
+                step = self.product_difference(cur, prev, 1.0 / (beta * B))
             if send is not None:
                 send(step)
             for t in total:

@@ -225,3 +225,15 @@ def test_write_drive_and_range_kernels_equal_their_numpy_references(shape):
 def test_row_by_row_write_rejects_non_finite_widths():
     with pytest.raises(ParameterError, match="finite"):
         RowByRowWrite(np.array([[1e-9, np.inf]]))
+
+
+def test_pair_interleave_kernel_equals_the_strided_numpy_assignment():
+    """physical_widths' numba pass (C-ordered input) and its numpy form (any other layout) agree."""
+    rng = np.random.default_rng(7)
+    signed = rng.choice([-2e-8, 0.0, 3e-9], size=(9, 6))
+    tile = Tile.from_pairs(np.full((9, 6), 1e-5), np.full((9, 6), 2e-5))
+    fast = prog.physical_widths(tile, signed)
+    ref = prog.physical_widths(tile, np.asfortranarray(signed))
+    np.testing.assert_array_equal(fast, ref)
+    np.testing.assert_array_equal(fast[:, 0::2], signed)
+    np.testing.assert_array_equal(fast[:, 1::2], -signed)
