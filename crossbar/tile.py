@@ -287,21 +287,17 @@ class Tile:
             return None                     # a finite-gain op-amp input is a free node
         v_sense = float(sense_v[0])
         G = linear_conductance(self.g, self.access)
-        if direction == "forward":           # current out of each column into its sense input
+        # A pair's sensed current is I+ - I- = sum_i v_i (G+ - G-): forming G+ - G- first
+        # halves the product, which dominates large reads (same sums, rounded differently).
+        D = G[:, 0::2] - G[:, 1::2] if self.pairs else G
+        if direction == "forward":           # current out of each column (pair) into its sense input
             v = self._drive(v, self.rows, "v")
-            out = v @ G
+            out = v @ D
             if v_sense:
-                out -= v_sense * G.sum(axis=0)
-            if self.pairs:
-                out = out[:, 0::2] - out[:, 1::2]
+                out -= v_sense * D.sum(axis=0)
         else:                                # current out of each row into its sense input
             v = self._drive(v, self.cols, "v")
-            if self.pairs:                   # G+ driven at +v, G- at -v
-                vp = np.empty((v.shape[0], self.g.shape[1]))
-                vp[:, 0::2] = v
-                vp[:, 1::2] = -v
-                v = vp
-            out = v @ G.T
+            out = v @ D.T                    # with pairs: G+ driven at +v, G- at -v
             if v_sense:
                 out -= v_sense * G.sum(axis=1)
         # A non-finite drive or conductance makes some output non-finite, and so the sum: then

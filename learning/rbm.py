@@ -96,7 +96,8 @@ class RBM:
             h = self.sample_hidden(v)
         vb0, hb0 = self._with_bias(v0, h0)
         vbk, hbk = self._with_bias(v, h)
-        stat = vb0.T @ hb0 - vbk.T @ hbk
+        # N+ - N- as one product of the stacked phases: no second (rows, cols) matrix to subtract
+        stat = np.concatenate([vb0, vbk]).T @ np.concatenate([hb0, -hbk])
         return CDStats(statistic=stat, reconstruction_error=float(np.mean((v0 - v) ** 2)))
 
     def train_batch(self, v0, policy, *, k: int = 1, chains: int = 1):

@@ -38,13 +38,24 @@ def build(args, rng):
     else:
         device = ExponentialDevice.thesis(beta=args.exp_beta, g_min=100e-6 / 13, g_max=100e-6, dt_max=1e-6,
                                           init_std=args.init_std)
-    net = ResistiveNetwork((1568, args.hidden, 10), device, gains=(args.gain_in, args.gain_hid),
-                           diode=DiodeClamp(v_bias=args.v_bias, sides=args.diodes), output_diodes=False,
-                           settings=ProgramSettings(v_write=1.6), rng=rng)
+    n_in = 2 * (784 + args.bias_pixel)
+    net = ResistiveNetwork((n_in, args.hidden, 10), device, gains=(args.gain_in, args.gain_hid),
+                           diode=DiodeClamp(v_bias=args.v_bias, sides=args.diodes, i_sat=args.i_sat, n=args.n_diode),
+                           output_diodes=False, settings=ProgramSettings(v_write=1.6), rng=rng)
+    if len(args.lr) not in (1, len(net.crossbars)):
+        raise SystemExit(f"--lr: give one value or one per crossbar ({', '.join(net.crossbars)})")
+    lrs = dict(zip(net.crossbars, args.lr * len(net.crossbars) if len(args.lr) == 1 else args.lr))
     # dG = -lr dL/dG; a linear device moves dG_r per dt_max of pulse, so width = lr dt_max/dG_r (-dL/dG)
-    scale = args.lr * device.dt_max / device.dg_r
-    policy = Proportional(scale, limits=(0.0, device.dt_max), quantum=args.quantum * device.dt_max)
-    return net, ResistiveEP(net, policy, beta=args.beta)
+    policies = {name: Proportional(lr * device.dt_max / device.dg_r, limits=(0.0, device.dt_max),
+                                   quantum=args.quantum * device.dt_max) for name, lr in lrs.items()}
+    return net, ResistiveEP(net, policies, beta=args.beta)
+
+
+def inputs(x, args):
+    """Input voltages: each pixel and its inverted copy, plus an always-white pixel with --bias-pixel."""
+    if args.bias_pixel:
+        x = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    return duplicate_inverted(x, args.v_in)
 
 
 def time_spice(net, u):
@@ -70,7 +81,8 @@ def main(argv=None):
     p.add_argument("--n-train", type=int, default=60000)
     p.add_argument("--n-test", type=int, default=10000)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=3e-8, help="dG = -lr dL/dG, S^2/V^2")
+    p.add_argument("--lr", type=float, nargs="+", default=[3e-8],
+                   help="dG = -lr dL/dG, S^2/V^2: one value, or one per crossbar (input side first)")
     p.add_argument("--lr-decay", type=float, default=0.99, help="per epoch")
     p.add_argument("--beta", type=float, default=1e-3, help="nudging conductance, S")
     p.add_argument("--v-in", type=float, default=1.0, help="input voltage of a white pixel, V")
@@ -80,6 +92,12 @@ def main(argv=None):
     p.add_argument("--diodes", choices=("both", "split"), default="both",
                    help="both clamping diodes on every hidden node, or split: half rectified from below, "
                         "half from above (Scellier 2024's excitatory/inhibitory units)")
+    p.add_argument("--i-sat", type=float, default=1e-14, help="diode saturation current, A (larger: sharper "
+                   "knee nearer 0 V)")
+    p.add_argument("--n-diode", type=float, default=1.0, help="diode emission coefficient")
+    p.add_argument("--bias-pixel", type=int, choices=(0, 1), default=0,
+                   help="1: append an always-white pixel (and its inverted copy): amplified bias rows into "
+                        "the hidden layer, like Scellier's current-source biases")
     p.add_argument("--t-on", type=float, default=1.0, help="target voltage of the label's output, V")
     p.add_argument("--device", choices=("linear", "exp"), default="linear")
     p.add_argument("--exp-beta", type=float, default=0.005)
@@ -96,9 +114,9 @@ def main(argv=None):
     x_test, y_test = load_mnist("test")
     x_train, y_train = x_train[:args.n_train], y_train[:args.n_train]
     x_test, y_test = x_test[:args.n_test], y_test[:args.n_test]
-    u_test = duplicate_inverted(x_test, args.v_in)
+    u_test = inputs(x_test, args)
     net, rule = build(args, rng)
-    print(f"DRN 1568-{args.hidden}-10, {sum(np.prod(net.crossbar_shape(n)) for n in net.crossbars)} devices, "
+    print(f"DRN {net.layer_sizes[0]}-{args.hidden}-10, {sum(np.prod(net.crossbar_shape(n)) for n in net.crossbars)} devices, "
           f"train {len(y_train)}, test {len(y_test)}, batch {args.batch}", flush=True)
     if args.time_spice:
         time_spice(net, u_test[:1])
@@ -107,7 +125,7 @@ def main(argv=None):
         loss = errors = 0.0
         settles0 = net.counters.settles
         for n_batch, idx in enumerate(minibatches(len(y_train), args.batch, rng), 1):
-            u = duplicate_inverted(x_train[idx], args.v_in)
+            u = inputs(x_train[idx], args)
             st = rule.step(u, args.t_on * one_hot(y_train[idx]), labels=y_train[idx])
             loss += st.loss * len(idx)
             errors += st.errors
@@ -125,7 +143,8 @@ def main(argv=None):
                    test_time_s=t_test, test_settle_s_per_sample=t_test / len(y_test),
                    read_over_threshold=net.counters.read_over_threshold,
                    newton_iterations=net.counters.newton_iterations, device_clipped=net.counters.device_clipped,
-                   pulses_dropped=rule.policies["W0"].n_dropped, pulses_capped=rule.policies["W0"].n_capped)
+                   pulses_dropped={n: p.n_dropped for n, p in rule.policies.items()},
+                   pulses_capped={n: p.n_capped for n, p in rule.policies.items()})
         print(json.dumps(rec), flush=True)
         if args.out:
             with open(args.out, "a") as fh:
