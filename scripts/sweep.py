@@ -100,6 +100,8 @@ def plot(summary, path):
         hi = np.array([s["q3"] for s in grp]) * 100
         line, = ax.plot(w, med, "o-", label=f"β={key[0]:g}, {key[1]}, {key[2]} chain{'s' * (key[2] > 1)}")
         ax.fill_between(w, lo, hi, color=line.get_color(), alpha=0.2)
+    for level in (10, 20):                  # the thesis' usable-range thresholds
+        ax.axhline(level, color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("Δt / Δt_max")
     ax.set_ylabel("test error (%)")
@@ -112,7 +114,7 @@ def plot(summary, path):
 
 def main(argv=None, client=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("netlist")
+    ap.add_argument("netlist", nargs="?", help="a DRBM netlist with an exponential device model")
     ap.add_argument("--widths", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2],
                     help="pulse widths as fractions of the device's dt_max")
     ap.add_argument("--betas", type=float, nargs="+", default=[0.005])
@@ -129,9 +131,15 @@ def main(argv=None, client=None):
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     ap.add_argument("--out", default="runs/sweep")
+    ap.add_argument("--from-csv", default=None,
+                    help="run nothing: rebuild the table and plot in --out from a results(_partial).csv")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.from_csv:
+        return write_outputs(read_rows(args.from_csv), out)
+    if args.netlist is None:
+        ap.error("give a netlist (or --from-csv)")
     from dask.distributed import Client, LocalCluster, as_completed
     own = client is None
     if own:
@@ -162,6 +170,11 @@ def main(argv=None, client=None):
     finally:
         if own:
             client.close()
+    return write_outputs(rows, out)
+
+
+def write_outputs(rows, out: Path):
+    """results.csv, results.md (medians, quartiles and usable ranges) and sweep.png from the runs' rows."""
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -170,10 +183,34 @@ def main(argv=None, client=None):
     lines = ["| β | policy | chains | Δt/Δt_max | test error median | quartiles | trials |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {s['beta']:g} | {s['policy']} | {s['chains']} | {s['width_frac']:g} | {s['median'] * 100:.2f}% | "
               f"{s['q1'] * 100:.2f}–{s['q3'] * 100:.2f}% | {s['n']} |" for s in summary]
+    lines += ["", "Usable range (the thesis' measure): the widths swept whose median test error is below "
+              "the threshold.", "", "| β | policy | chains | < 10 % | < 20 % |", "|---|---|---|---|---|"]
+    for key, rng10, rng20 in usable_ranges(summary):
+        lines.append(f"| {key[0]:g} | {key[1]} | {key[2]} | {rng10} | {rng20} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot(summary, out / "sweep.png")
     print("\n".join(lines))
     return summary
+
+
+def usable_ranges(summary):
+    """Per setting, the smallest and largest swept width with median error below 10 % and below 20 %."""
+    setting = lambda s: (s["beta"], s["policy"], s["chains"])  # noqa: E731
+    for key, grp in itertools.groupby(sorted(summary, key=setting), key=setting):
+        grp = list(grp)
+
+        def span(limit):
+            ok = [s["width_frac"] for s in grp if s["median"] < limit]
+            return f"[{min(ok):g}, {max(ok):g}]" if ok else "none"
+        yield key, span(0.10), span(0.20)
+
+
+def read_rows(path):
+    """Rows of a results(_partial).csv, typed as run_trial returns them."""
+    types = dict(beta=float, width_frac=float, chains=int, trial=int, epochs=int, n_train=int, n_test=int,
+                 test_error=float, seconds=float, dropped_pulses=int)
+    with open(path, newline="") as f:
+        return [{k: types.get(k, str)(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 if __name__ == "__main__":

@@ -30,6 +30,16 @@ def test_tiny_sweep_on_dask(sweep, tmp_path):
     assert {r["scoring"] for r in rows} == {"free-energy"}
     assert (tmp_path / "sweep.png").stat().st_size > 1000
     assert "| 3 | cst | 1 | 0.01 |" in (tmp_path / "results.md").read_text()
+    # an interrupted sweep's partial CSV gives the same table and plot, usable ranges included
+    again = sweep.main(["--from-csv", str(tmp_path / "results_partial.csv"), "--out", str(tmp_path / "again")])
+    assert again == summary
+    assert "Usable range" in (tmp_path / "again" / "results.md").read_text()
+
+
+def test_usable_ranges_take_the_widths_below_each_threshold(sweep):
+    summary = [dict(beta=3.0, policy="cst", chains=1, width_frac=w, median=m, q1=m, q3=m, n=3)
+               for w, m in ((1e-3, 0.15), (1e-2, 0.09), (1e-1, 0.30))]
+    assert list(sweep.usable_ranges(summary)) == [((3.0, "cst", 1), "[0.01, 0.01]", "[0.001, 0.01]")]
 
 
 def test_override_device_sets_beta_and_width(sweep):
