@@ -79,6 +79,9 @@ def parse_args(argv=None):
     ap.add_argument("--scale", type=float, nargs="+", default=[2.5e-5],
                     help="seconds of pulse per unit of statistic (proportional); one value, or one per tile")
     ap.add_argument("--quantum", type=float, default=None, help="drivers' pulse-width resolution, s")
+    ap.add_argument("--lr-decay", type=float, default=1.0,
+                    help="proportional: multiply every tile's --scale by this after each epoch (Scellier's DRN: "
+                         "0.99)")
     ap.add_argument("--width", type=float, default=None,
                     help="pulse width (RProp: initial and largest width), s; default: the drivers' dt_max")
     ap.add_argument("--tile", default=None, help="DRBM: tile to train (default: the only one)")
@@ -460,8 +463,11 @@ class DRNJob(Job):
         self.args = args
         self.net = net
         self.tiles = net.crossbars
-        n_pixels = net.layer_sizes[0] // 2
-        self.x_train, self.y_train, self.x_test, self.y_test = _grey_mnist(args, n_pixels)
+        n_in = net.layer_sizes[0] // 2
+        # 785 input pairs: the pixels and an always-white one, whose amplified pair is a strong
+        # bias into the first hidden layer (Scellier's current-source biases)
+        self.bias_pixel = n_in == 28 * 28 + 1
+        self.x_train, self.y_train, self.x_test, self.y_test = _grey_mnist(args, n_in - self.bias_pixel)
         self.rule = None
         if args.estimator != "centred":
             print("DRN: the resistive network is trained with the centred (+-beta) estimator", flush=True)
@@ -469,22 +475,28 @@ class DRNJob(Job):
     def bind(self, policies):
         self.rule = ResistiveEP(self.net, policies, beta=self.args.beta)
 
+    def inputs(self, x):
+        """Input voltages: each pixel and its inverted copy (and the white bias pixel's pair)."""
+        if self.bias_pixel:
+            x = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+        return duplicate_inverted(x, 1.0)
+
     def step(self, idx, policies):
-        st = self.rule.step(duplicate_inverted(self.x_train[idx], 1.0), one_hot(self.y_train[idx]),
-                            labels=self.y_train[idx])
+        st = self.rule.step(self.inputs(self.x_train[idx]), one_hot(self.y_train[idx]), labels=self.y_train[idx])
         return st.reports, st.loss
 
     def error_rate(self, x, y):
-        return self.rule.error_rate(duplicate_inverted(x, 1.0), y)
+        return self.rule.error_rate(self.inputs(x), y)
 
     def feature_tile(self):
-        return self.tiles[0], self.net.layer_sizes[0] // 2
+        return self.tiles[0], self.net.layer_sizes[0] // 2 - self.bias_pixel
 
     def feature_weights(self, chip):
         """A pixel's weight: its device minus its inverted copy's (the pair the duplication makes)."""
         tile, n = self.feature_tile()
         g = chip.measure_conductance(tile)
-        return tile, g[:n] - g[n:2 * n], n
+        half = self.net.layer_sizes[0] // 2          # where the inverted copies start
+        return tile, g[:n] - g[half:half + n], n
 
 
 JOBS = {"drbm": CDJob, "rbm-softmax": RBMSoftmaxJob, "dbn": DBNJob, "ep": EPJob, "stdp": StdpJob,
@@ -525,6 +537,13 @@ def main(argv=None):
         chip.load_state_dict({"arrays": _unpack(state, "chip"), "rng": meta["chip_rng"],
                               "counters": meta["counters"]})
         for t, pol in policies.items():
+            if isinstance(pol, Proportional) and args.lr_decay != 1.0:
+                # the checkpoint holds the decayed scale: continue from it exactly, if it is the one expected
+                saved, expected = float(meta["policy"][t]["scale"]), pol.scale * args.lr_decay ** (meta["epoch"] + 1)
+                if not np.isclose(saved, expected, rtol=1e-9, atol=0):
+                    sys.exit(f"tile {t}: the checkpoint's scale {saved:g} is not --scale x --lr-decay^epochs "
+                             f"({expected:g}); resume with the arguments the run started with")
+                pol.scale = saved
             pol.load_state_dict(_unpack(state, f"policy_{t}") | meta["policy"][t])
         rng.bit_generator.state = meta["data_rng"]
         job.restore(meta)
@@ -569,6 +588,9 @@ def main(argv=None):
                          ("seconds", time.perf_counter() - t0), *job.epoch_metrics().items(), *more.items()):
                 metrics[k].append(v)
             writer.metrics(epoch + 1, **{k: v[-1] for k, v in metrics.items() if k != "epoch"})
+            for pol in policies.values():     # the next epoch's learning rate, saved with the checkpoint
+                if isinstance(pol, Proportional):
+                    pol.scale *= args.lr_decay
             save_checkpoint(writer, chip, policies, rng, metrics, epoch, job)
             errors = (f"test error {test_err * 100:.2f}%, train error {train_err * 100:.2f}%"
                       if job.evaluates(epoch) else f"reconstruction error {metrics['train_loss'][-1]:.4f}")

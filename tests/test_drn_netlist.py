@@ -60,3 +60,15 @@ def test_train_py_trains_a_drn_netlist_and_resumes_exactly(train_and_resume):
     assert a["pulses"][0] > 0 and a["energy_J"][0] > 0
     with History(out / "run.h5") as h:
         assert h.n_events("W0") == 2 * 38
+
+
+def test_bias_pixel_network_with_lr_decay_resumes_exactly(train_and_resume):
+    """inputs=1570: an always-white pixel is appended; --lr-decay continues from the checkpoint's scale."""
+    args = ["--train", "96", "--test", "40", "--batch", "4", "--beta", "1e-3", "--estimator", "centred",
+            "--policy", "proportional", "--scale", "4.33e-9", "3.25e-10", "--quantum", "1e-13", "--lr-decay", "0.5",
+            "--record", "30"]
+    ma, _, a, _ = train_and_resume(ROOT / "netlists" / "drn_1570_100_10_split.net", args, "W0")
+    assert ma["pulses"][0] > 0 and ma["test_error"][-1] < 0.95
+    from circuits.history import read_checkpoint
+    _, meta = read_checkpoint(a / "run.h5")
+    assert meta["policy"]["W0"]["scale"] == pytest.approx(4.33e-9 * 0.25, rel=1e-12)
