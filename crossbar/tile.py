@@ -14,10 +14,9 @@ only through reads.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import math
 
 import numpy as np
 
