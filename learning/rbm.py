@@ -142,8 +142,7 @@ class DRBM(RBM):
         logits = _logit(self.chip.groups[self.visible])(u[:, self.n_pixels:])
         # Gumbel-max: the argmax of logits plus Gumbel noise is a softmax sample
         pick = np.argmax(logits + self.rng.gumbel(size=logits.shape), axis=1)
-        v = v.copy()
-        v[:, self.n_pixels:] = 0.0
+        v[:, self.n_pixels:] = 0.0                 # propagate's activities are a fresh array
         v[np.arange(len(v)), self.n_pixels + pick] = 1.0
         return v
 
@@ -183,7 +182,8 @@ class DRBM(RBM):
         out = []
         for start in range(0, len(pixels), chunk):
             px = np.asarray(pixels[start:start + chunk], dtype=float)
-            v = np.concatenate([np.repeat(px, self.n_labels, axis=0), np.resize(eye, (len(px) * self.n_labels, self.n_labels))], axis=1)
+            labels = np.resize(eye, (len(px) * self.n_labels, self.n_labels))   # e_0 .. e_9 for every image
+            v = np.concatenate([np.repeat(px, self.n_labels, axis=0), labels], axis=1)
             x = to_logit_h(self.chip.read(self.tile_name, v, direction="forward"))
             out.append(-np.logaddexp(0.0, x).sum(axis=1).reshape(len(px), self.n_labels) - label_bias)
         return np.concatenate(out) if out else np.zeros((0, self.n_labels))

@@ -245,9 +245,9 @@ class CDJob(Job):
         # the rule's own stream: softmax labels and stochastic binarisation draw from it
         self.rng = np.random.default_rng([chip.seed or 0, 3])
         self.model = DRBM(chip, self.tile, labels=args.labels, rng=self.rng)
-        n_pixels = self.model.n_pixels
-        self.x_train, self.y_train, self.x_test, self.y_test = _binary_mnist(args, n_pixels)
-        self._grey = _binary_mnist(args, n_pixels, grey=True)[0] if args.binarise == "stochastic" else None
+        grey_train, self.y_train, grey_test, self.y_test = _binary_mnist(args, self.model.n_pixels, grey=True)
+        self.x_train, self.x_test = binarise(grey_train), binarise(grey_test)
+        self._grey = grey_train if args.binarise == "stochastic" else None
         self.tiles = (self.tile,)
 
     def step(self, idx, policies):

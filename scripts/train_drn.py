@@ -116,7 +116,8 @@ def main(argv=None):
     x_test, y_test = x_test[:args.n_test], y_test[:args.n_test]
     u_test = inputs(x_test, args)
     net, rule = build(args, rng)
-    print(f"DRN {net.layer_sizes[0]}-{args.hidden}-10, {sum(np.prod(net.crossbar_shape(n)) for n in net.crossbars)} devices, "
+    n_devices = sum(np.prod(net.crossbar_shape(n)) for n in net.crossbars)
+    print(f"DRN {net.layer_sizes[0]}-{args.hidden}-10, {n_devices} devices, "
           f"train {len(y_train)}, test {len(y_test)}, batch {args.batch}", flush=True)
     if args.time_spice:
         time_spice(net, u_test[:1])
