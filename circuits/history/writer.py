@@ -1100,6 +1100,11 @@ class HistoryWriter:
 
     def _write_flush(self, counts, metric_rows, last_event):
         self._write_metrics(metric_rows)
+        # A barrier: the rows' new extents are HDF5 metadata, held in the library's
+        # cache until a flush, while the small count datasets below may reach the OS at
+        # once. Without this flush a kill here could leave counts (and "counted_through")
+        # ahead of the rows on disk, and a resumed writer would skip the missing rows.
+        self._f.flush()
         for name, (maps, through) in counts.items():
             ds = self._ds[name]
             if maps is not None:
