@@ -79,7 +79,7 @@ def bench_device_update(n: int = 10**6, repeats: int = 7, seed: int = 0,
     outs = {}
 
     def kernel(engine):
-        update = engine.update_kernel(type(model)._step)
+        update = model.update_kernel(engine)
         out = outs.setdefault(engine.__name__, np.empty(n))
         return lambda: update(*args, out, *constants)
 

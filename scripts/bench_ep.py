@@ -16,6 +16,13 @@
 """
 from __future__ import annotations
 
+import os
+
+# Before numpy loads OpenBLAS, which reads this once: its idle threads then sleep at once
+# instead of spinning for 2^28 cycles after each product, on the cores the numba kernels
+# need between products (a DRBM mini-batch: 24-36 ms spinning, 14-17 ms not; BENCHMARKS.md).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 import argparse
 import time
 from pathlib import Path

@@ -11,10 +11,11 @@ from crossbar.devices import (ExponentialDevice, SoftBoundsDevice, ThresholdDevi
 
 MODELS = [ExponentialDevice(beta_p=3.0, beta_d=0.005),
           ExponentialDevice.thesis(beta=3.0),
+          ExponentialDevice(beta_p=0.0, beta_d=2.0),
           ThresholdDevice(alpha_set=1.0, alpha_reset=2.5),
           SoftBoundsDevice(gamma=0.0),
           SoftBoundsDevice(gamma=0.7)]
-IDS = ["exp", "exp-thesis", "threshold", "linear", "softbounds"]
+IDS = ["exp", "exp-thesis", "exp-linear-set", "threshold", "linear", "softbounds"]
 RTOL = 1e-12
 
 
@@ -58,6 +59,45 @@ def test_kernel_equals_numpy_twin_with_noise_and_spread(m, seed):
     (a, sa), (b, sb) = both_backends(m, g, 3 * v, 4 * dt, arrays, seed)
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=0)
     assert sa == sb and sa.n_clipped > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_split_exponential_kernel_equals_fused_kernel_and_reference(seed):
+    """The exponential model's numba path (numpy's exp/log1p between two numba passes)
+    does the reference's arithmetic, so it equals it to the bit; the fused kernel (libm's
+    exp/log1p) equals both to rounding. Both with noise, spread and clamping."""
+    m = with_variability(ExponentialDevice(beta_p=3.0, beta_d=0.7))
+    assert m.update_kernel(kernels) is kernels.exponential_update
+    rng = np.random.default_rng(seed)
+    shape = (61, 29)
+    arrays = m.sample(shape, rng)
+    g = m.initial_conductance(shape, rng)
+    v, dt = mixed_pulse(m, shape, rng)
+    dt *= 3
+    n = g.size
+    z = rng.standard_normal(reference.count_switched(n, v.ravel(), dt.ravel(), m.v_set, m.v_reset))
+    args = (g.ravel(), v.ravel(), dt.ravel(), arrays.rate_p.ravel(), arrays.rate_d.ravel(), z,
+            m.eps_intra * m.dg_r)
+    outs = {}
+    for name, update in [("split", kernels.exponential_update),
+                         ("fused", kernels.update_kernel(ExponentialDevice._step)),
+                         ("reference", reference.update_kernel(ExponentialDevice._step))]:
+        outs[name] = np.empty(n)
+        outs[name + " counts"] = update(*args, outs[name], *m.kernel_constants())
+    np.testing.assert_array_equal(outs["split"], outs["reference"])
+    np.testing.assert_allclose(outs["fused"], outs["reference"], rtol=RTOL, atol=0)
+    assert outs["split counts"] == outs["fused counts"] == outs["reference counts"]
+    assert outs["split counts"][1] > 0                  # some devices clamped
+
+
+def test_exponential_with_a_zero_beta_uses_the_fused_kernel():
+    with pytest.raises(ValueError, match="beta_p > 0"):
+        kernels.exponential_update(*[np.ones(3)] * 6, 0.0, np.empty(3), 0.1, 1.0, 1.0, -1.0,
+                                   0.0, 2.0, 1.0)
+    m = ExponentialDevice(beta_p=0.0, beta_d=2.0)
+    assert m.update_kernel(kernels) is not kernels.exponential_update
+    assert ExponentialDevice(beta_p=3.0, beta_d=3.0).update_kernel(reference) is not \
+        kernels.exponential_update
 
 
 @pytest.mark.parametrize("m", MODELS, ids=IDS)

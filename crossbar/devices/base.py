@@ -196,6 +196,11 @@ class DeviceModel:
         """Factor turning a rate constant into du/dt units (fraction of dG_r per second)."""
         return 1.0
 
+    def update_kernel(self, engine=kernels):
+        """The update function of ``engine`` (:mod:`.kernels` or :mod:`.reference`) for
+        this model: by default the fused kernel compiled around :meth:`_step`."""
+        return engine.update_kernel(type(self)._step)
+
     # ---- derived quantities ----------------------------------------------
     @property
     def dg_r(self) -> float:
@@ -361,7 +366,7 @@ class DeviceModel:
             # devices that switch, so both backends consume the same numbers.
             v_set, v_reset = constants[2:4]
             z = rng.standard_normal(engine.count_switched(g.size, v_flat, dt_flat, v_set, v_reset))
-        update = engine.update_kernel(type(self)._step)
+        update = self.update_kernel(engine)
         n_switched, n_clipped = update(g.reshape(-1), v_flat, dt_flat, rate_p, rate_d, z,
                                        self.eps_intra * self.dg_r, out.reshape(-1), *constants)
         if stats is not None:
