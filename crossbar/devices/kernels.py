@@ -41,6 +41,13 @@ def _direction(v, dt, v_set, v_reset):
     return 0
 
 
+@njit(inline="always")
+def _strides(n, v, dt, rate_p, rate_d):
+    """Index strides of the per-device inputs: 1 for a full array, 0 for one shared value."""
+    return (1 if v.size == n else 0, 1 if dt.size == n else 0,
+            1 if rate_p.size == n else 0, 1 if rate_d.size == n else 0)
+
+
 @njit(types.int64(types.int64, _IN, _IN, _F, _F), parallel=True, cache=True)
 def count_switched(n, v, dt, v_set, v_reset):
     """Number of the n devices that a pulse (v, dt) switches."""
@@ -83,10 +90,7 @@ def update_kernel(step):
     def update(g, v, dt, rate_p, rate_d, z, sigma, out, g_min, g_max, v_set, v_reset,
                shape_p, shape_d, rate_scale):
         n = g.size
-        sv = 1 if v.size == n else 0
-        st = 1 if dt.size == n else 0
-        sp = 1 if rate_p.size == n else 0
-        sd = 1 if rate_d.size == n else 0
+        sv, st, sp, sd = _strides(n, v, dt, rate_p, rate_d)
         dg = g_max - g_min
         noisy = z.size > 0
         size = max(1, (n + N_CHUNKS - 1) // N_CHUNKS)
@@ -153,10 +157,7 @@ def exponential_arguments(g, v, dt, rate_p, rate_d, exponent, factor, g_min, g_m
                           beta_p, beta_d, rate_scale):
     """exponent = -beta u and factor = beta c dt per device (factor 0 where nothing switches)."""
     n = g.size
-    sv = 1 if v.size == n else 0
-    st = 1 if dt.size == n else 0
-    sp = 1 if rate_p.size == n else 0
-    sd = 1 if rate_d.size == n else 0
+    sv, st, sp, sd = _strides(n, v, dt, rate_p, rate_d)
     dg = g_max - g_min
     for i in prange(n):
         ti = dt[i * st]
