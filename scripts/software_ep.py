@@ -2,10 +2,14 @@
 
 ``learning.ep_software.SoftwareEP`` with the dynamics the chip runs (sigmoid 1/(1+exp(-4(u-1/2))),
 nudge injected before the activation), Glorot-uniform weights, SGD with the thesis' learning
-rates, mini-batches of 20 over the 60,000 official training images, test on the 10,000.
-It is the reference the ideal-device chip run (netlists/ep_p1h_ideal.net) is compared with.
+rates, mini-batches of 20 over the 60,000 official training images (or the first ``--train``),
+test on the 10,000. It is the reference the ideal-device chip run (netlists/ep_p1h_ideal.net)
+is compared with, and the cheap place to compare estimators on the deeper P-2h (the chip's EP
+statistic equals this one to 1e-12 on ideal hardware, tests/test_ep.py).
 
     python scripts/software_ep.py --epochs 30 --out results/ep_software
+    python scripts/software_ep.py --hidden 512 512 --T 100 --K 20 --beta 0.5 --lrs 0.2 0.05 0.005 \
+        --estimator centred --train 20000 --epochs 10 --eval-every 1 --out results/ep_p2h_centred
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ def main():
     ap.add_argument("--lrs", type=float, nargs="+", default=[0.08, 0.04], help="input side first")
     ap.add_argument("--estimator", choices=("one-sided", "centred", "random"), default="one-sided")
     ap.add_argument("--hidden", type=int, nargs="+", default=[512])
+    ap.add_argument("--train", type=int, default=60000, help="training images per epoch (the first N)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--out", default="results/ep_software")
@@ -36,6 +41,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     x, y = load_mnist("train")
+    x, y = x[:args.train], y[:args.train]
     xt, yt = load_mnist("test")
     sizes = (784, *args.hidden, 10)
     act = sw.Activation("sigmoid", 4.0, 0.5)

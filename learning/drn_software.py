@@ -1,0 +1,170 @@
+"""Floating-point reference of a deep resistive network in Scellier 2024's idealisation.
+
+This module knows nothing about hardware. It is the baseline that tells how far
+the circuit DRN (:class:`circuits.ResistiveNetwork`, trained through pulses by
+:mod:`learning.resistive_ep`) is from the algorithm it physically implements
+when every element is ideal, as in Scellier's fast DRN simulator:
+
+- conductances are unbounded above and clamped at >= 0 (no device floor, no
+  ceiling, no pulse quantum);
+- the hidden nonlinearities are *ideal* diodes to 0 V: the first half of each
+  hidden layer is clamped to V >= 0, the second half to V <= 0;
+- biases are ideal current sources into the hidden and output nodes;
+- the inputs are voltage sources ``gain * [x, -x]`` (pixels and inverted copies);
+- the output nodes are linear; the nudge adds beta/2 ||V_out - y||^2 to the
+  power, i.e. a current beta (y - V_out) into each output node.
+
+The operating point minimises the power E = sum 1/2 G_ij (V_i - V_j)^2 - b.V
+(+ the nudge) under the diode constraints. With the other layers fixed, E is a
+quadratic in one layer, so its exact minimum is Millman's theorem
+V_j = (sum_i G_ij V_i + b_j) / sum_i G_ij, clipped to the diode's half-line.
+The layers of a layered network are alternately independent, so updating the
+odd layers together and then the even ones is an exact block coordinate
+descent (Scellier 2024). ``sweeps`` sweeps of it, starting from 0 V, as in his
+code (4 for the 1568-100-10 network); ``sweeps=None`` iterates to convergence.
+
+The centred EP estimate of dL/dG_ij is
+[1/2 dV_ij(+beta)^2 - 1/2 dV_ij(-beta)^2] / (2 beta), and of dL/db_j it is
+-[V_j(+beta) - V_j(-beta)] / (2 beta); both phases start from the free
+operating point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _half_squared_drops(a, c) -> np.ndarray:
+    """sum over the batch of 1/2 (a_i - c_j)^2 for every pair (i, j): dE/dG_ij, without forming (B, M, N)."""
+    return 0.5 * ((a * a).sum(0)[:, None] + (c * c).sum(0)[None, :] - 2.0 * a.T @ c)
+
+
+@dataclass
+class SoftwareDRN:
+    """A layered DRN with ideal elements, trained by centred EP and plain SGD.
+
+    ``sizes`` are the node counts, input side first, the inputs counted once
+    (784 for MNIST: the 1568 input sources are the pixels and their inverted
+    copies). ``G[k]`` (shape ``(2 sizes[0], sizes[1])`` for k = 0, else
+    ``(sizes[k], sizes[k+1])``) holds the conductances between layer k and
+    layer k+1; ``b[k]`` the bias currents into layer k+1.
+    """
+
+    sizes: tuple
+    gain: float = 100.0
+    """Input amplifier gain: a white pixel drives its row at +gain V, its copy at -gain V."""
+    beta: float = 1.0
+    """Nudging conductance (the unit of the conductances)."""
+    lrs: tuple = (0.006, 0.006)
+    """SGD learning rate per crossbar (input side first); the biases use the same rate."""
+    sweeps: int | None = 4
+    """Block coordinate descent sweeps per phase; None: until nothing moves by more than 1e-12 V."""
+    G: list = field(default_factory=list)
+    b: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.sizes = tuple(int(s) for s in self.sizes)
+        if len(self.sizes) < 3 or any(s < 1 for s in self.sizes):
+            raise ValueError(f"sizes = {self.sizes!r}: need at least input, one hidden and output layer, all >= 1")
+        if not all(s % 2 == 0 for s in self.sizes[1:-1]):
+            raise ValueError(f"hidden sizes {self.sizes[1:-1]!r} must be even (half rectify from below, half above)")
+        if not (np.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta = {self.beta!r} is outside the allowed range (0, inf)")
+        if self.sweeps is not None and self.sweeps < 1:
+            raise ValueError(f"sweeps = {self.sweeps!r} is outside the allowed range sweeps >= 1 (or None)")
+        self.lrs = tuple(float(v) for v in np.broadcast_to(np.asarray(self.lrs, dtype=float), (len(self.sizes) - 1,)))
+
+    @classmethod
+    def kaiming_clamped(cls, sizes, rng: np.random.Generator, **kw) -> "SoftwareDRN":
+        """Scellier's initialisation: G ~ U(-1/sqrt(n_in), 1/sqrt(n_in)) clamped at 0 (half are 0); b = 0."""
+        net = cls(sizes, **kw)
+        fan_in = [2 * net.sizes[0]] + list(net.sizes[1:-1])
+        net.G = [np.maximum(rng.uniform(-1, 1, (m, n)) / np.sqrt(m), 0.0)
+                 for m, n in zip(fan_in, net.sizes[1:])]
+        net.b = [np.zeros(n) for n in net.sizes[1:]]
+        return net
+
+    # ------------------------------------------------------------------ physics
+    def inputs(self, images) -> np.ndarray:
+        x = np.asarray(images, dtype=float).reshape(len(images), -1)
+        return self.gain * np.concatenate([x, -x], axis=1)
+
+    def _layer_solve(self, k: int, V: list, nudge) -> np.ndarray:
+        """Millman's theorem for layer k+1 (the others fixed), then its diodes."""
+        num = V[k] @ self.G[k] + self.b[k]
+        den = self.G[k].sum(axis=0)
+        last = k + 1 == len(self.G)
+        if not last:
+            num = num + V[k + 2] @ self.G[k + 1].T
+            den = den + self.G[k + 1].sum(axis=1)
+        elif nudge is not None:
+            beta, y = nudge
+            num = num + beta * y
+            den = den + beta
+        if np.any(den <= 0):
+            j = int(np.flatnonzero(np.broadcast_to(den, num.shape[1:]) <= 0)[0])
+            raise FloatingPointError(f"node {j} of layer {k + 1} has no conductance to anything (sum G = {den.min():g}): "
+                                     "its voltage is undefined")
+        v = num / den
+        if not last:
+            h = v.shape[1] // 2
+            v[:, :h] = np.maximum(v[:, :h], 0.0)
+            v[:, h:] = np.minimum(v[:, h:], 0.0)
+        return v
+
+    def settle(self, u, *, nudge=None, start: list | None = None) -> list:
+        """Node voltages of every layer, [u, V_1, ..., V_out], by block coordinate descent."""
+        B = len(u)
+        V = [u] + ([np.zeros((B, n)) for n in self.sizes[1:]] if start is None else [s.copy() for s in start[1:]])
+        odd = range(0, len(self.G), 2)   # layers 1, 3, ...: solved together, then the even ones
+        even = range(1, len(self.G), 2)
+        limit = self.sweeps if self.sweeps is not None else 100_000
+        for _ in range(limit):
+            old = [v.copy() for v in V[1:]] if self.sweeps is None else None
+            for group in (odd, even):
+                for k in group:
+                    V[k + 1] = self._layer_solve(k, V, nudge)
+            if old is not None and max(float(np.max(np.abs(a - b))) for a, b in zip(V[1:], old)) < 1e-12:
+                break
+        return V
+
+    def power(self, V, nudge=None) -> np.ndarray:
+        """Per-sample E = sum 1/2 G dV^2 - b.V (+ beta/2 ||V_out - y||^2): what settle minimises."""
+        e = np.zeros(len(V[0]))
+        for k, G in enumerate(self.G):
+            d2 = (V[k] ** 2) @ G.sum(axis=1) + (V[k + 1] ** 2) @ G.sum(axis=0) - 2 * np.einsum("bi,ij,bj->b", V[k], G, V[k + 1])
+            e += 0.5 * d2 - V[k + 1] @ self.b[k]
+        if nudge is not None:
+            beta, y = nudge
+            e += 0.5 * beta * np.sum((V[-1] - y) ** 2, axis=1)
+        return e
+
+    # ------------------------------------------------------------------ learning
+    def gradients(self, images, y) -> tuple[list, list, list]:
+        """Centred EP estimates of dL/dG and dL/db (batch means), and the free operating point."""
+        u = self.inputs(images)
+        free = self.settle(u)
+        plus = self.settle(u, nudge=(self.beta, y), start=free)
+        minus = self.settle(u, nudge=(-self.beta, y), start=free)
+        s = 1.0 / (2.0 * self.beta * len(u))
+        gG = [s * (_half_squared_drops(plus[k], plus[k + 1]) - _half_squared_drops(minus[k], minus[k + 1]))
+              for k in range(len(self.G))]
+        gb = [-s * (plus[k + 1] - minus[k + 1]).sum(0) for k in range(len(self.G))]
+        return gG, gb, free
+
+    def train_batch(self, images, y) -> list:
+        """One SGD step on a mini-batch; returns the free operating point (before the step)."""
+        gG, gb, free = self.gradients(images, y)
+        for k, lr in enumerate(self.lrs):
+            self.G[k] = np.maximum(self.G[k] - lr * gG[k], 0.0)
+            self.b[k] = self.b[k] - lr * gb[k]
+        return free
+
+    def predict(self, images) -> np.ndarray:
+        """Index of the most positive output node of each sample's free operating point."""
+        return np.argmax(self.settle(self.inputs(images))[-1], axis=1)
+
+    def loss(self, images, y) -> float:
+        """Mean over the batch of 1/2 ||V_out - y||^2 at the free operating point."""
+        return float(np.mean(0.5 * np.sum((self.settle(self.inputs(images))[-1] - y) ** 2, axis=1)))
