@@ -62,6 +62,8 @@ class SoftwareDRN:
     """Block coordinate descent sweeps per phase; None: until nothing moves by more than 1e-12 V."""
     G: list = field(default_factory=list)
     b: list = field(default_factory=list)
+    g_bounds: list | None = None
+    """Optional (g_min, g_max) per crossbar that SGD clips to, to mimic bounded devices; None: [0, inf)."""
 
     def __post_init__(self):
         self.sizes = tuple(int(s) for s in self.sizes)
@@ -76,12 +78,52 @@ class SoftwareDRN:
         self.lrs = tuple(float(v) for v in np.broadcast_to(np.asarray(self.lrs, dtype=float), (len(self.sizes) - 1,)))
 
     @classmethod
-    def kaiming_clamped(cls, sizes, rng: np.random.Generator, **kw) -> "SoftwareDRN":
-        """Scellier's initialisation: G ~ U(-1/sqrt(n_in), 1/sqrt(n_in)) clamped at 0 (half are 0); b = 0."""
+    def clamped_uniform(cls, sizes, rng: np.random.Generator, scales, *, g_bounds=None, normal: bool = False,
+                        **kw) -> "SoftwareDRN":
+        """G_k ~ U(-scales[k], scales[k]) clamped at 0 (half are 0), b = 0.
+
+        ``normal``: G_k ~ N(0, scales[k]^2) clamped at 0 instead (what a device
+        model drawing N(g_min, sigma^2) clipped at g_min gives).
+        With ``g_bounds`` ((g_min, g_max), or one pair per crossbar) the devices are
+        bounded and the initial draw is clipped into that range: the devices start
+        at g_min where Scellier's start at 0.
+        """
         net = cls(sizes, **kw)
         fan_in = [2 * net.sizes[0]] + list(net.sizes[1:-1])
-        net.G = [np.maximum(rng.uniform(-1, 1, (m, n)) / np.sqrt(m), 0.0)
-                 for m, n in zip(fan_in, net.sizes[1:])]
+        scales = np.broadcast_to(np.asarray(scales, dtype=float), (len(fan_in),))
+        draw = rng.standard_normal if normal else (lambda shape: rng.uniform(-1, 1, shape))
+        net.G = [np.maximum(draw((m, n)) * s, 0.0) for m, n, s in zip(fan_in, net.sizes[1:], scales)]
+        if g_bounds is not None:
+            b = np.asarray(g_bounds, dtype=float)
+            net.g_bounds = [tuple(map(float, b))] * len(fan_in) if b.ndim == 1 else [tuple(map(float, r)) for r in b]
+            net.G = [np.clip(g, lo, hi) for g, (lo, hi) in zip(net.G, net.g_bounds)]
+        net.b = [np.zeros(n) for n in net.sizes[1:]]
+        return net
+
+    @classmethod
+    def kaiming_clamped(cls, sizes, rng: np.random.Generator, **kw) -> "SoftwareDRN":
+        """Scellier's initialisation: G ~ U(-1/sqrt(n_in), 1/sqrt(n_in)) clamped at 0 (half are 0); b = 0."""
+        fan_in = [2 * int(sizes[0])] + [int(s) for s in sizes[1:-1]]
+        return cls.clamped_uniform(sizes, rng, [1 / np.sqrt(m) for m in fan_in], **kw)
+
+    @classmethod
+    def bounded_midpoint(cls, sizes, rng: np.random.Generator, *, on_off: float = 100.0, init_std: float = 0.4,
+                         **kw) -> "SoftwareDRN":
+        """Our chips' initialisation mapped onto Scellier's scale: bounded devices drawn around their midpoint.
+
+        Crossbar k's devices span [g_max / on_off, g_max] with a midpoint equal to the mean of Scellier's
+        clamped initialisation (1 / (4 sqrt(n_in))), so that beta and the biases weigh the same; they start
+        at N(mid, (init_std mid)^2) clipped to the range, as ``crossbar.devices`` draws them.
+        """
+        net = cls(sizes, **kw)
+        fan_in = [2 * net.sizes[0]] + list(net.sizes[1:-1])
+        net.G, net.g_bounds = [], []
+        for m, n in zip(fan_in, net.sizes[1:]):
+            mid = 0.25 / np.sqrt(m)
+            g_max = 2 * mid / (1 + 1 / on_off)
+            lo, hi = g_max / on_off, g_max
+            net.G.append(np.clip(mid + init_std * mid * rng.standard_normal((m, n)), lo, hi))
+            net.g_bounds.append((lo, hi))
         net.b = [np.zeros(n) for n in net.sizes[1:]]
         return net
 
@@ -103,9 +145,11 @@ class SoftwareDRN:
             num = num + beta * y
             den = den + beta
         if np.any(den <= 0):
-            j = int(np.flatnonzero(np.broadcast_to(den, num.shape[1:]) <= 0)[0])
-            raise FloatingPointError(f"node {j} of layer {k + 1} has no conductance to anything (sum G = {den.min():g}): "
-                                     "its voltage is undefined")
+            j = int(np.flatnonzero(den <= 0)[0])
+            if last and nudge is not None and nudge[0] < 0:
+                raise FloatingPointError(f"the nudge {nudge[0]:g} outweighs the conductance {den[j] - nudge[0]:g} of "
+                                         f"output node {j}: the negative phase has no minimum; lower beta")
+            raise FloatingPointError(f"node {j} of layer {k + 1} has no conductance to anything: its voltage is undefined")
         v = num / den
         if not last:
             h = v.shape[1] // 2
@@ -157,7 +201,8 @@ class SoftwareDRN:
         """One SGD step on a mini-batch; returns the free operating point (before the step)."""
         gG, gb, free = self.gradients(images, y)
         for k, lr in enumerate(self.lrs):
-            self.G[k] = np.maximum(self.G[k] - lr * gG[k], 0.0)
+            lo, hi = (0.0, np.inf) if self.g_bounds is None else self.g_bounds[k]
+            self.G[k] = np.clip(self.G[k] - lr * gG[k], lo, hi)
             self.b[k] = self.b[k] - lr * gb[k]
         return free
 

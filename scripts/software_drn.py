@@ -37,6 +37,16 @@ def main():
     ap.add_argument("--sweeps", type=int, default=4, help="0: iterate each phase to convergence")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--train", type=int, default=60000)
+    ap.add_argument("--init", choices=("scellier", "midpoint"), default="scellier",
+                    help="scellier: U(-1/sqrt(n), 1/sqrt(n)) clamped at 0, unbounded; midpoint: bounded devices "
+                         "drawn around their midpoint as on our chips (--on-off, --init-std)")
+    ap.add_argument("--on-off", type=float, default=100.0, help="bounded devices: g_max / g_min")
+    ap.add_argument("--init-scale", type=float, nargs="+", default=None,
+                    help="scellier init with these U(-s, s) scales (one, or one per crossbar) instead of 1/sqrt(n_in)")
+    ap.add_argument("--normal", action="store_true", help="scellier init: N(0, s^2) clamped instead of U(-s, s)")
+    ap.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("G_MIN", "G_MAX"),
+                    help="scellier init: bounded devices, the same range for every crossbar (as one device model)")
+    ap.add_argument("--init-std", type=float, default=0.4, help="midpoint init: spread, fraction of the midpoint")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/drn_software")
     args = ap.parse_args()
@@ -46,8 +56,17 @@ def main():
     x, y = x[:args.train], y[:args.train]
     xt, yt = load_mnist("test")
     rng = np.random.default_rng(args.seed)
-    net = SoftwareDRN.kaiming_clamped((784, *args.hidden, 10), rng, gain=args.gain, beta=args.beta,
-                                      lrs=tuple(args.lrs), sweeps=args.sweeps or None)
+    common = dict(gain=args.gain, beta=args.beta, lrs=tuple(args.lrs), sweeps=args.sweeps or None)
+    if args.init == "scellier":
+        sizes = (784, *args.hidden, 10)
+        if args.init_scale is None:
+            net = SoftwareDRN.kaiming_clamped(sizes, rng, g_bounds=args.bounds, **common)
+        else:
+            net = SoftwareDRN.clamped_uniform(sizes, rng, args.init_scale, g_bounds=args.bounds,
+                                              normal=args.normal, **common)
+    else:
+        net = SoftwareDRN.bounded_midpoint((784, *args.hidden, 10), rng, on_off=args.on_off,
+                                           init_std=args.init_std, **common)
     eye = np.eye(10)
     metrics = {"epoch": [], "test_error": [], "train_error": [], "seconds": []}
     for epoch in range(args.epochs):

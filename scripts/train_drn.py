@@ -42,9 +42,10 @@ from learning.updates import Proportional
 def build(args, rng):
     bounds = dict(g_min=args.g_min, g_max=args.g_max)
     if args.device == "linear":
-        device = SoftBoundsDevice(gamma=0.0, init_std=args.init_std, **bounds)
+        device = SoftBoundsDevice(gamma=0.0, init_std=args.init_std, init_mean=args.init_mean, **bounds)
     else:
-        device = ExponentialDevice.thesis(beta=args.exp_beta, dt_max=1e-6, init_std=args.init_std, **bounds)
+        device = ExponentialDevice.thesis(beta=args.exp_beta, dt_max=1e-6, init_std=args.init_std,
+                                          init_mean=args.init_mean, **bounds)
     n_in = 2 * (784 + args.bias_pixel)
     net = ResistiveNetwork((n_in, args.hidden, 10), device, gains=(args.gain_in, args.gain_hid),
                            diode=DiodeClamp(v_bias=args.v_bias, sides=args.diodes, i_sat=args.i_sat, n=args.n_diode),
@@ -108,7 +109,9 @@ def main(argv=None):
     p.add_argument("--t-on", type=float, default=1.0, help="target voltage of the label's output, V")
     p.add_argument("--device", choices=("linear", "exp"), default="linear")
     p.add_argument("--exp-beta", type=float, default=0.005)
-    p.add_argument("--init-std", type=float, default=0.4)
+    p.add_argument("--init-std", type=float, default=0.4, help="initial spread, fraction of the devices' midpoint")
+    p.add_argument("--init-mean", type=float, default=None,
+                   help="initial mean conductance, S (default: the midpoint; g_min: half the devices start RESET)")
     p.add_argument("--g-min", type=float, default=100e-6 / 13, help="device's lowest conductance, S")
     p.add_argument("--g-max", type=float, default=100e-6, help="device's highest conductance, S")
     p.add_argument("--quantum", type=float, default=1e-4, help="pulse-width resolution, fraction of dt_max")

@@ -178,6 +178,21 @@ def test_initial_conductance_midpoint_spread_and_counted_clip():
     np.testing.assert_array_equal(exact, mid)
 
 
+def test_initial_conductance_at_g_min_leaves_half_the_devices_reset():
+    m = SoftBoundsDevice(gamma=0.0, g_min=1e-6, g_max=100e-6, init_mean=1e-6, init_std=0.3)
+    stats = UpdateStats()
+    n = 100_000
+    g = m.initial_conductance(n, np.random.default_rng(3), stats)
+    at_floor = np.count_nonzero(g == m.g_min)
+    z = sps.norm.isf(P_TAIL / 2)
+    assert abs(at_floor / n - 0.5) < z * 0.5 / math.sqrt(n)
+    assert stats.n_clipped == at_floor + np.count_nonzero(g == m.g_max)
+    # the rest is the upper half of N(g_min, (0.3 g_mid)^2): a half-normal of that scale
+    sigma = 0.3 * 0.5 * (m.g_min + m.g_max)
+    up = g[g > m.g_min] - m.g_min
+    assert abs(up.mean() - sigma * math.sqrt(2 / math.pi)) < z * sigma / math.sqrt(up.size)
+
+
 # ---- statistics of the variability ---------------------------------------------------
 @pytest.mark.parametrize("m", models(eps_intra=0.02)[::2], ids=IDS[::2])
 def test_cycle_to_cycle_noise_std(m):
@@ -293,6 +308,8 @@ def test_same_seed_same_result_other_seed_other_result(backend):
     (ExponentialDevice, dict(eps_intra=-0.1), "eps_intra"),
     (ExponentialDevice, dict(eps_inter=-1.0), "eps_inter"),
     (ExponentialDevice, dict(init_std=-0.1), "init_std"),
+    (ExponentialDevice, dict(init_mean=0.0), "init_mean"),
+    (SoftBoundsDevice, dict(g_min=1e-6, g_max=1e-4, init_mean=2e-4), "init_mean"),
     (SoftBoundsDevice, dict(gamma=1.0), "gamma"),
     (SoftBoundsDevice, dict(gamma=-0.1), "gamma"),
     (ThresholdDevice, dict(alpha_set=0.0), "alpha_set"),

@@ -112,6 +112,13 @@ def test_sgd_keeps_conductances_non_negative_and_lowers_the_loss():
     assert net.loss(x, y) < 0.7 * before
 
 
+def test_a_nudge_stronger_than_an_output_node_is_reported():
+    net, x, y = tiny(5)
+    net.beta = 10.0 * max(g.sum(0).max() for g in net.G)
+    with pytest.raises(FloatingPointError, match="lower beta"):
+        net.gradients(x, y)
+
+
 def test_bad_parameters_name_themselves():
     with pytest.raises(ValueError, match="beta"):
         SoftwareDRN((4, 2, 2), beta=0)
@@ -119,3 +126,20 @@ def test_bad_parameters_name_themselves():
         SoftwareDRN((4, 3, 2))
     with pytest.raises(ValueError, match="sweeps"):
         SoftwareDRN((4, 2, 2), sweeps=0)
+
+
+def test_bounded_midpoint_devices_stay_in_their_range():
+    rng = np.random.default_rng(7)
+    net = SoftwareDRN.bounded_midpoint((6, 4, 3), rng, on_off=10.0, init_std=0.8, gain=3.0, beta=0.01,
+                                          lrs=(5.0, 5.0))
+    for g, (lo, hi) in zip(net.G, net.g_bounds):
+        assert hi / lo == pytest.approx(10.0)
+        assert (lo + hi) / 2 == pytest.approx(0.25 / np.sqrt(g.shape[0]))
+        assert g.min() >= lo and g.max() <= hi
+    x = rng.uniform(0, 1, (5, 6))
+    y = np.eye(3)[rng.integers(0, 3, 5)]
+    for _ in range(10):
+        net.train_batch(x, y)
+    for g, (lo, hi) in zip(net.G, net.g_bounds):
+        assert g.min() >= lo and g.max() <= hi
+        assert (g == lo).any() or (g == hi).any(), "a large rate should have driven some devices to a bound"

@@ -187,6 +187,8 @@ _DEVICE_COMMON = (
      dict(choices=("independent", "shared"))),
     ("init_std", FLOAT, "", "std of the initial conductances, as a fraction of the midpoint",
      FRACTION),
+    ("init_mean", FLOAT, "S", "mean of the initial conductances (default: the midpoint); "
+     "g_min leaves half the devices RESET", NONNEG),
 )
 _BETA = dict(low=0.0, high=100.0)
 _THESIS_BETA = inspect.signature(ExponentialDevice.thesis).parameters["beta"].default

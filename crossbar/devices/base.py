@@ -154,6 +154,13 @@ class DeviceModel:
     independent draws also make each pair's weight drift one way."""
     init_std: float = 0.1
     """Std of the initial conductances as a fraction of the midpoint (g_min + g_max)/2."""
+    init_mean: float | None = None
+    """Mean of the initial conductances (S), within [g_min, g_max]; None: the midpoint.
+
+    ``init_mean = g_min`` leaves half the devices at g_min and spreads the rest
+    upwards (a half-normal of std init_std x midpoint): mostly RESET devices, as
+    after a forming RESET, and the shape of Scellier 2024's initialisation
+    (uniform draws clamped at 0 S) that deep resistive networks train well from."""
 
     _step: ClassVar[Callable]
     """Exact increase of u over a pulse: step(u, rate, dt, v_ratio, shape) -> du >= 0.
@@ -178,6 +185,8 @@ class DeviceModel:
             raise ParameterError(f"eps_inter_pairs must be 'independent' or 'shared'; "
                                  f"got {self.eps_inter_pairs!r}")
         check_range("init_std", self.init_std, 0.0, 1.0)
+        if self.init_mean is not None:
+            check_range("init_mean", self.init_mean, self.g_min, self.g_max, unit="S")
         self._check_model()
 
     # ---- hooks for the subclasses ----------------------------------------
@@ -251,7 +260,8 @@ class DeviceModel:
         """Initial conductances (S), shape ``shape``.
 
         Drawn from N(g_mid, (init_std * g_mid)^2) with the midpoint
-        g_mid = (g_min + g_max)/2, as the thesis' code does, then clipped into
+        g_mid = (g_min + g_max)/2, as the thesis' code does (or centred on
+        ``init_mean`` with the same std, when it is set), then clipped into
         range (counted in ``stats.n_clipped``). The thesis text prints the mean
         as (g_max - g_min)/2 instead. For its on/off ratio of 13 that value is
         not near g_min (it sits at u = 0.42 of the range, and it would fall
@@ -262,9 +272,10 @@ class DeviceModel:
         ``init_std == 0`` gives the midpoint exactly and draws nothing.
         """
         mid = 0.5 * (self.g_min + self.g_max)
+        mean = mid if self.init_mean is None else float(self.init_mean)
         if self.init_std == 0:
-            return np.full(shape, mid)
-        g = mid + self.init_std * mid * rng.standard_normal(shape)
+            return np.full(shape, mean)
+        g = mean + self.init_std * mid * rng.standard_normal(shape)
         return _clamp(g, self.g_min, self.g_max, stats)
 
     # ---- noise-free physics (for tests and plots) -------------------------
