@@ -62,6 +62,8 @@ class SoftwareDRN:
     """Block coordinate descent sweeps per phase; None: until nothing moves by more than 1e-12 V."""
     G: list = field(default_factory=list)
     b: list = field(default_factory=list)
+    learn_biases: bool = True
+    """False: the bias currents stay at 0 (a chip with bias rows instead of current sources)."""
     g_bounds: list | None = None
     """Optional (g_min, g_max) per crossbar that SGD clips to, to mimic bounded devices; None: [0, inf)."""
 
@@ -203,7 +205,8 @@ class SoftwareDRN:
         for k, lr in enumerate(self.lrs):
             lo, hi = (0.0, np.inf) if self.g_bounds is None else self.g_bounds[k]
             self.G[k] = np.clip(self.G[k] - lr * gG[k], lo, hi)
-            self.b[k] = self.b[k] - lr * gb[k]
+            if self.learn_biases:
+                self.b[k] = self.b[k] - lr * gb[k]
         return free
 
     def predict(self, images) -> np.ndarray:

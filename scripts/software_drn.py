@@ -36,7 +36,8 @@ def main():
     ap.add_argument("--lr-decay", type=float, default=0.99)
     ap.add_argument("--sweeps", type=int, default=4, help="0: iterate each phase to convergence")
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--train", type=int, default=60000)
+    ap.add_argument("--train", type=int, default=60000, help="training images per epoch (the first N)")
+    ap.add_argument("--test", type=int, default=10000, help="test images (the first N)")
     ap.add_argument("--init", choices=("scellier", "midpoint"), default="scellier",
                     help="scellier: U(-1/sqrt(n), 1/sqrt(n)) clamped at 0, unbounded; midpoint: bounded devices "
                          "drawn around their midpoint as on our chips (--on-off, --init-std)")
@@ -47,6 +48,8 @@ def main():
     ap.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("G_MIN", "G_MAX"),
                     help="scellier init: bounded devices, the same range for every crossbar (as one device model)")
     ap.add_argument("--init-std", type=float, default=0.4, help="midpoint init: spread, fraction of the midpoint")
+    ap.add_argument("--bias-pixel", action="store_true",
+                    help="no bias current sources: an always-white pixel (and its inverted copy) instead, as on our chips")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/drn_software")
     args = ap.parse_args()
@@ -55,17 +58,21 @@ def main():
     x, y = load_mnist("train")
     x, y = x[:args.train], y[:args.train]
     xt, yt = load_mnist("test")
+    xt, yt = xt[:args.test], yt[:args.test]
+    if args.bias_pixel:
+        x, xt = (np.concatenate([a, np.ones((len(a), 1))], axis=1) for a in (x, xt))
     rng = np.random.default_rng(args.seed)
-    common = dict(gain=args.gain, beta=args.beta, lrs=tuple(args.lrs), sweeps=args.sweeps or None)
+    common = dict(gain=args.gain, beta=args.beta, lrs=tuple(args.lrs), sweeps=args.sweeps or None,
+                  learn_biases=not args.bias_pixel)
     if args.init == "scellier":
-        sizes = (784, *args.hidden, 10)
+        sizes = (x.shape[1], *args.hidden, 10)
         if args.init_scale is None:
             net = SoftwareDRN.kaiming_clamped(sizes, rng, g_bounds=args.bounds, **common)
         else:
             net = SoftwareDRN.clamped_uniform(sizes, rng, args.init_scale, g_bounds=args.bounds,
                                               normal=args.normal, **common)
     else:
-        net = SoftwareDRN.bounded_midpoint((784, *args.hidden, 10), rng, on_off=args.on_off,
+        net = SoftwareDRN.bounded_midpoint((x.shape[1], *args.hidden, 10), rng, on_off=args.on_off,
                                            init_std=args.init_std, **common)
     eye = np.eye(10)
     metrics = {"epoch": [], "test_error": [], "train_error": [], "seconds": []}

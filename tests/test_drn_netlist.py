@@ -72,3 +72,16 @@ def test_bias_pixel_network_with_lr_decay_resumes_exactly(train_and_resume):
     from circuits.history import read_checkpoint
     _, meta = read_checkpoint(a / "run.h5")
     assert meta["policy"]["W0"]["scale"] == pytest.approx(4.33e-9 * 0.25, rel=1e-12)
+
+
+def test_reset_start_netlist_leaves_half_the_devices_at_g_min():
+    """drn_1570_100_10_reset.net: init_mean = g_min, so half of every crossbar starts RESET."""
+    net = circuits.load(ROOT / "netlists" / "drn_1570_100_10_reset.net")
+    assert net.layer_sizes == (1570, 100, 10)
+    for name in net.crossbars:
+        g = net.tile(name).g
+        frac = np.mean(g == 1e-6)
+        assert 0.47 < frac < 0.53, (name, frac)
+        # the rest: a half-normal of std 0.313 x the 50.5 uS midpoint above g_min
+        up = g[g > 1e-6] - 1e-6
+        assert up.mean() == pytest.approx(0.313 * 50.5e-6 * np.sqrt(2 / np.pi), rel=0.05)
