@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .resistive_ep import duplicate_inverted, squared_drop_sums
 
-def _half_squared_drops(a, c) -> np.ndarray:
-    """sum over the batch of 1/2 (a_i - c_j)^2 for every pair (i, j): dE/dG_ij, without forming (B, M, N)."""
-    return 0.5 * ((a * a).sum(0)[:, None] + (c * c).sum(0)[None, :] - 2.0 * a.T @ c)
+
+def _fan_in(sizes) -> list:
+    """Nodes feeding each crossbar: the input sources (pixels and inverted copies), then each hidden layer."""
+    return [2 * int(sizes[0])] + [int(n) for n in sizes[1:-1]]
 
 
 @dataclass
@@ -78,6 +80,8 @@ class SoftwareDRN:
         if self.sweeps is not None and self.sweeps < 1:
             raise ValueError(f"sweeps = {self.sweeps!r} is outside the allowed range sweeps >= 1 (or None)")
         self.lrs = tuple(float(v) for v in np.broadcast_to(np.asarray(self.lrs, dtype=float), (len(self.sizes) - 1,)))
+        if not self.b:
+            self.b = [np.zeros(n) for n in self.sizes[1:]]
 
     @classmethod
     def clamped_uniform(cls, sizes, rng: np.random.Generator, scales, *, g_bounds=None, normal: bool = False,
@@ -91,7 +95,7 @@ class SoftwareDRN:
         at g_min where Scellier's start at 0.
         """
         net = cls(sizes, **kw)
-        fan_in = [2 * net.sizes[0]] + list(net.sizes[1:-1])
+        fan_in = _fan_in(net.sizes)
         scales = np.broadcast_to(np.asarray(scales, dtype=float), (len(fan_in),))
         draw = rng.standard_normal if normal else (lambda shape: rng.uniform(-1, 1, shape))
         net.G = [np.maximum(draw((m, n)) * s, 0.0) for m, n, s in zip(fan_in, net.sizes[1:], scales)]
@@ -99,14 +103,12 @@ class SoftwareDRN:
             b = np.asarray(g_bounds, dtype=float)
             net.g_bounds = [tuple(map(float, b))] * len(fan_in) if b.ndim == 1 else [tuple(map(float, r)) for r in b]
             net.G = [np.clip(g, lo, hi) for g, (lo, hi) in zip(net.G, net.g_bounds)]
-        net.b = [np.zeros(n) for n in net.sizes[1:]]
         return net
 
     @classmethod
     def kaiming_clamped(cls, sizes, rng: np.random.Generator, **kw) -> "SoftwareDRN":
         """Scellier's initialisation: G ~ U(-1/sqrt(n_in), 1/sqrt(n_in)) clamped at 0 (half are 0); b = 0."""
-        fan_in = [2 * int(sizes[0])] + [int(s) for s in sizes[1:-1]]
-        return cls.clamped_uniform(sizes, rng, [1 / np.sqrt(m) for m in fan_in], **kw)
+        return cls.clamped_uniform(sizes, rng, [1 / np.sqrt(m) for m in _fan_in(sizes)], **kw)
 
     @classmethod
     def bounded_midpoint(cls, sizes, rng: np.random.Generator, *, on_off: float = 100.0, init_std: float = 0.4,
@@ -118,21 +120,18 @@ class SoftwareDRN:
         at N(mid, (init_std mid)^2) clipped to the range, as ``crossbar.devices`` draws them.
         """
         net = cls(sizes, **kw)
-        fan_in = [2 * net.sizes[0]] + list(net.sizes[1:-1])
         net.G, net.g_bounds = [], []
-        for m, n in zip(fan_in, net.sizes[1:]):
+        for m, n in zip(_fan_in(net.sizes), net.sizes[1:]):
             mid = 0.25 / np.sqrt(m)
             g_max = 2 * mid / (1 + 1 / on_off)
             lo, hi = g_max / on_off, g_max
             net.G.append(np.clip(mid + init_std * mid * rng.standard_normal((m, n)), lo, hi))
             net.g_bounds.append((lo, hi))
-        net.b = [np.zeros(n) for n in net.sizes[1:]]
         return net
 
     # ------------------------------------------------------------------ physics
     def inputs(self, images) -> np.ndarray:
-        x = np.asarray(images, dtype=float).reshape(len(images), -1)
-        return self.gain * np.concatenate([x, -x], axis=1)
+        return duplicate_inverted(np.asarray(images, dtype=float).reshape(len(images), -1), self.gain)
 
     def _layer_solve(self, k: int, V: list, nudge) -> np.ndarray:
         """Millman's theorem for layer k+1 (the others fixed), then its diodes."""
@@ -151,7 +150,8 @@ class SoftwareDRN:
             if last and nudge is not None and nudge[0] < 0:
                 raise FloatingPointError(f"the nudge {nudge[0]:g} outweighs the conductance {den[j] - nudge[0]:g} of "
                                          f"output node {j}: the negative phase has no minimum; lower beta")
-            raise FloatingPointError(f"node {j} of layer {k + 1} has no conductance to anything: its voltage is undefined")
+            raise FloatingPointError(f"node {j} of layer {k + 1} has no conductance to anything: "
+                                     "its voltage is undefined")
         v = num / den
         if not last:
             h = v.shape[1] // 2
@@ -179,7 +179,8 @@ class SoftwareDRN:
         """Per-sample E = sum 1/2 G dV^2 - b.V (+ beta/2 ||V_out - y||^2): what settle minimises."""
         e = np.zeros(len(V[0]))
         for k, G in enumerate(self.G):
-            d2 = (V[k] ** 2) @ G.sum(axis=1) + (V[k + 1] ** 2) @ G.sum(axis=0) - 2 * np.einsum("bi,ij,bj->b", V[k], G, V[k + 1])
+            d2 = ((V[k] ** 2) @ G.sum(axis=1) + (V[k + 1] ** 2) @ G.sum(axis=0)
+                  - 2 * np.einsum("bi,ij,bj->b", V[k], G, V[k + 1]))
             e += 0.5 * d2 - V[k + 1] @ self.b[k]
         if nudge is not None:
             beta, y = nudge
@@ -194,7 +195,7 @@ class SoftwareDRN:
         plus = self.settle(u, nudge=(self.beta, y), start=free)
         minus = self.settle(u, nudge=(-self.beta, y), start=free)
         s = 1.0 / (2.0 * self.beta * len(u))
-        gG = [s * (_half_squared_drops(plus[k], plus[k + 1]) - _half_squared_drops(minus[k], minus[k + 1]))
+        gG = [0.5 * s * (squared_drop_sums(plus[k], plus[k + 1]) - squared_drop_sums(minus[k], minus[k + 1]))
               for k in range(len(self.G))]
         gb = [-s * (plus[k + 1] - minus[k + 1]).sum(0) for k in range(len(self.G))]
         return gG, gb, free

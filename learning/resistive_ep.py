@@ -56,11 +56,12 @@ def squared_voltage_sums(op) -> list:
     Computed as sum r_i^2 - 2 r.x + sum x_j^2, so the (B, M, N) device voltages
     are never formed.
     """
-    out = []
-    for k, r in enumerate(op.rows):
-        x = op.layers[k + 1]
-        out.append((r * r).sum(axis=0)[:, None] + (x * x).sum(axis=0)[None, :] - 2.0 * (r.T @ x))
-    return out
+    return [squared_drop_sums(r, op.layers[k + 1]) for k, r in enumerate(op.rows)]
+
+
+def squared_drop_sums(a, c) -> np.ndarray:
+    """sum over the batch of (a_i - c_j)^2 for every pair (i, j) of nodes: (B, M), (B, N) -> (M, N)."""
+    return (a * a).sum(axis=0)[:, None] + (c * c).sum(axis=0)[None, :] - 2.0 * (a.T @ c)
 
 
 @dataclass

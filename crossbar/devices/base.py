@@ -269,7 +269,7 @@ class DeviceModel:
         range-relative units, dropping the g_min offset. The midpoint puts a
         device equally far from both bounds for any on/off ratio, so SET and
         RESET start symmetric and a differential pair starts at w = 0 on average.
-        ``init_std == 0`` gives the midpoint exactly and draws nothing.
+        ``init_std == 0`` gives the mean (midpoint or ``init_mean``) exactly and draws nothing.
         """
         mid = 0.5 * (self.g_min + self.g_max)
         mean = mid if self.init_mean is None else float(self.init_mean)
