@@ -91,6 +91,10 @@ class LayeredNet:
     W: list
     activations: list = field(default=None)
     """One :class:`Activation` per free layer (1..L)."""
+    back: list | None = None
+    """Vector-field EP's untied backward weights: ``back[n]`` (n >= 1, shaped as ``W[n]``)
+    replaces ``W[n]`` in the transposed read that drives layer n from layer n+1
+    (``back[0]`` is None: the clamped input is never driven). None: tied weights."""
 
     def __post_init__(self):
         self.sizes = tuple(int(s) for s in self.sizes)
@@ -103,6 +107,12 @@ class LayeredNet:
                 raise ValueError(f"W[{n}] has shape {w.shape}; expected {want}")
         if self.activations is None:
             self.activations = [Activation() for _ in self.sizes[1:]]
+        if self.back is not None:
+            if len(self.back) != len(self.W) or self.back[0] is not None:
+                raise ValueError("back: one matrix per weight matrix, with back[0] = None")
+            for n in range(1, len(self.W)):
+                if self.back[n].shape != self.W[n].shape:
+                    raise ValueError(f"back[{n}] has shape {self.back[n].shape}; expected {self.W[n].shape}")
 
     @classmethod
     def glorot(cls, sizes, bias, rng: np.random.Generator, activations=None):
@@ -120,6 +130,20 @@ class LayeredNet:
 
     def with_bias(self, n: int, a):
         return np.concatenate([a, np.ones((len(a), 1))], axis=1) if self.bias[n] else a
+
+    def backward(self, n: int):
+        """The matrix whose transposed read drives layer n from layer n+1 (``W[n]`` when tied)."""
+        return self.W[n] if self.back is None else self.back[n]
+
+    def untie(self, angle_deg: float, rng: np.random.Generator):
+        """Give the net backward weights at ``angle_deg`` from the forward ones (C-VF's initial angle).
+
+        As the chip's :func:`learning.ep.align_backward` does (thesis Part V):
+        back = M (.) W with a random +-1 mask, P(-1) = (1 - cos angle) / 2, so
+        that E[cos angle(W, back)] = cos angle.
+        """
+        p = (1.0 - np.cos(np.radians(angle_deg))) / 2.0
+        self.back = [None] + [np.where(rng.random(w.shape) < p, -w, w) for w in self.W[1:]]
 
 
 @dataclass
@@ -142,7 +166,7 @@ def preactivations(net: LayeredNet, a: list, drive0, nudge=None):
     for n in range(1, L + 1):
         un = drive0.copy() if n == 1 else net.with_bias(n - 1, a[n - 1]) @ net.W[n - 1][:, :net.sizes[n]]
         if n < L:
-            un += net.with_bias(n + 1, a[n + 1]) @ net.W[n][:net.sizes[n], :].T
+            un += net.with_bias(n + 1, a[n + 1]) @ net.backward(n)[:net.sizes[n], :].T
         u[n] = un
     if nudge is not None:
         y, beta = nudge
@@ -152,7 +176,11 @@ def preactivations(net: LayeredNet, a: list, drive0, nudge=None):
 
 def step(net: LayeredNet, st: Settled, drive0, *, mode="discrete", eps=1.0, nudge=None) -> Settled:
     """One synchronous update of every free layer."""
-    u = preactivations(net, st.a, drive0, nudge)
+    return advance(net, st, preactivations(net, st.a, drive0, nudge), mode=mode, eps=eps)
+
+
+def advance(net: LayeredNet, st: Settled, u: list, *, mode="discrete", eps=1.0) -> Settled:
+    """The states and activities one step after ``st``, given the pre-activations ``u`` (rails applied here)."""
     s, a = [st.s[0]], [st.a[0]]
     for n in range(1, net.depth + 1):
         act = net.activations[n - 1]
@@ -189,6 +217,26 @@ def products(net: LayeredNet, a: list) -> list:
     return [net.with_bias(n, a[n]).T @ net.with_bias(n + 1, a[n + 1]) for n in range(net.depth)]
 
 
+def vf_increments(net: LayeredNet, before: list, after: list):
+    """Vector-field EP's 'pre x post change' for one step: ``(forward, backward)`` lists, batch-summed.
+
+    ``forward[n] = A_n(t)^T (A_{n+1}(t+1) - A_{n+1}(t))`` (the change of the
+    layer a tile drives, times the layer driving it), ``backward[n] =
+    (A_n(t+1) - A_n(t))^T A_{n+1}(t)`` for the transposed read (None for n = 0).
+    Tied weights receive the sum of both, as a bidirectional chip tile does.
+    """
+    fwd, bwd = [], [None]
+    for n in range(net.depth):
+        pre, post0, post1 = (net.with_bias(n, before[n]), net.with_bias(n + 1, before[n + 1]),
+                             net.with_bias(n + 1, after[n + 1]))
+        fwd.append(pre.T @ (post1 - post0))
+        if n > 0:
+            bwd.append((net.with_bias(n, after[n]) - pre).T @ post0)
+    if net.back is None:
+        return [f + (b if b is not None else 0.0) for f, b in zip(fwd, bwd)], None
+    return fwd, bwd
+
+
 def ep_statistic(net: LayeredNet, a_plus: list, a_minus: list, beta_plus: float, beta_minus: float) -> list:
     """(P(a+) - P(a-)) / (beta+ - beta-) / batch: one-sided when beta- = 0, centred when beta- = -beta+."""
     B = len(a_plus[0])
@@ -209,6 +257,8 @@ def bptt_traces(net: LayeredNet, x, y, T: int, K: int, *, mode="discrete", eps=1
     ``grad_w[0]`` is zero), all averaged over the batch. EP's per-step
     increments should approach ``-grad_s`` and ``-grad_w`` (thesis Theorem 4).
     """
+    if net.back is not None:
+        raise ValueError("bptt_traces: the net has untied backward weights; BPTT here assumes tied ones")
     x = np.atleast_2d(np.asarray(x, dtype=float))
     _, seq = settle(net, x, T, mode=mode, eps=eps, trace=True)
     drive0 = input_drive(net, x)
@@ -287,20 +337,41 @@ class SoftwareEP:
 
     ``estimator``: ``one-sided`` (beta), ``centred`` (+beta and -beta) or
     ``random`` (the sign of beta drawn per mini-batch, thesis Part V).
+    ``continual``: C-EP / C-VF (thesis Alg. 5): the weights move at every nudged
+    step by ``lr`` times that step's increment over (beta batch), and the next
+    step runs on the moved weights, as the chip's pulses at every step do.
+    ``rule``: ``ep`` (product differences) or ``vf`` (:func:`vf_increments`;
+    untied nets need it, since their forward and backward weights get
+    different increments). ``lowrank``: run the continual phase with the moving
+    weights as low-rank factors (:mod:`learning.ep_lowrank`, several times
+    faster); False updates the matrices step by step (the reference).
     """
 
     def __init__(self, net: LayeredNet, *, T: int, K: int, beta: float, lrs, mode="discrete", eps=1.0,
-                 estimator="one-sided", rng: np.random.Generator | None = None):
+                 estimator="one-sided", continual=False, rule="ep", lowrank=True,
+                 rng: np.random.Generator | None = None):
+        if rule not in ("ep", "vf"):
+            raise ValueError(f"rule = {rule!r}; allowed: 'ep', 'vf'")
+        if net.back is not None and not (rule == "vf" and continual):
+            raise ValueError("untied backward weights are trained by continual vector-field EP only "
+                             "(rule='vf', continual=True)")
+        if continual and estimator == "centred":
+            raise ValueError("estimator 'centred' needs two nudged phases from the same weights; "
+                             "continual updates move them during the first (use 'random' or 'one-sided')")
         self.net, self.T, self.K, self.beta = net, T, K, beta
         self.lrs, self.mode, self.eps, self.estimator = list(lrs), mode, eps, estimator
+        self.continual, self.rule, self.lowrank = continual, rule, lowrank
         self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    def _draw_beta(self):
+        if self.estimator == "random" and self.rng.random() < 0.5:
+            return -self.beta
+        return self.beta
 
     def statistic(self, x, y):
         net = self.net
         free, _ = settle(net, x, self.T, mode=self.mode, eps=self.eps)
-        beta = self.beta
-        if self.estimator == "random" and self.rng.random() < 0.5:
-            beta = -beta
+        beta = self._draw_beta()
         plus, _ = settle(net, x, self.K, mode=self.mode, eps=self.eps, nudge=(y, beta), start=free)
         if self.estimator == "centred":
             minus, _ = settle(net, x, self.K, mode=self.mode, eps=self.eps, nudge=(y, -beta), start=free)
@@ -308,9 +379,37 @@ class SoftwareEP:
         return ep_statistic(net, plus.a, free.a, beta, 0.0), free
 
     def train_batch(self, x, y):
+        """One mini-batch; returns the free phase's Settled (its outputs are the predictions)."""
+        if self.continual:
+            return self._train_continual(np.atleast_2d(np.asarray(x, dtype=float)), y)
         stat, free = self.statistic(x, y)
         for w, d, lr in zip(self.net.W, stat, self.lrs):
             w += lr * d
+        return free
+
+    def _train_continual(self, x, y):
+        net = self.net
+        free, _ = settle(net, x, self.T, mode=self.mode, eps=self.eps)
+        beta = self._draw_beta()
+        if self.lowrank:
+            from learning.ep_lowrank import continual_nudged_phase   # it builds on this module
+            continual_nudged_phase(net, x, y, free, beta, self.K, self.lrs, rule=self.rule, mode=self.mode,
+                                   eps=self.eps)
+            return free
+        scale = 1.0 / (beta * len(x))
+        prev = free
+        for _ in range(self.K):
+            # the input's forward read is redone every step: W[0] moved at the step before
+            cur = step(net, prev, input_drive(net, x), mode=self.mode, eps=self.eps, nudge=(y, beta))
+            if self.rule == "vf":
+                fwd, bwd = vf_increments(net, prev.a, cur.a)
+            else:
+                fwd, bwd = [p1 - p0 for p1, p0 in zip(products(net, cur.a), products(net, prev.a))], None
+            for n, lr in enumerate(self.lrs):
+                net.W[n] += lr * scale * fwd[n]
+                if bwd is not None and bwd[n] is not None:
+                    net.back[n] += lr * scale * bwd[n]
+            prev = cur
         return free
 
     def predict(self, x):

@@ -10,6 +10,16 @@ statistic equals this one to 1e-12 on ideal hardware, tests/test_ep.py).
     python scripts/software_ep.py --epochs 30 --out results/ep_software
     python scripts/software_ep.py --hidden 512 512 --T 100 --K 20 --beta 0.5 --lrs 0.2 0.05 0.005 \
         --estimator centred --train 20000 --epochs 10 --eval-every 1 --out results/ep_p2h_centred
+
+Continual EP and vector-field EP (thesis Part V; the chip's ``train.py --continual``):
+
+    python scripts/software_ep.py --T 40 --K 15 --beta 0.2 --estimator random --lrs 0.0056 0.0028 \
+        --continual --epochs 100 --eval-every 1 --out runs/cep_software
+    python scripts/software_ep.py --T 40 --K 15 --beta 0.2 --estimator random --lrs 0.0076 0.0038 \
+        --continual --rule vf --angle 45 --epochs 100 --eval-every 1 --out runs/cvf_software_45
+
+The weights, random states and metrics are checkpointed after every epoch
+(``checkpoint.npz``, ``metrics.json``); ``--resume`` continues from the last one.
 """
 from __future__ import annotations
 
@@ -36,7 +46,12 @@ def main():
     ap.add_argument("--train", type=int, default=60000, help="training images per epoch (the first N)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=5)
+    ap.add_argument("--continual", action="store_true", help="C-EP / C-VF: weights move at every nudged step")
+    ap.add_argument("--rule", choices=("ep", "vf"), default="ep")
+    ap.add_argument("--angle", type=float, default=None,
+                    help="vector-field EP on untied weights, backward ones drawn at this angle (degrees)")
     ap.add_argument("--out", default="results/ep_software")
+    ap.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,11 +62,14 @@ def main():
     act = sw.Activation("sigmoid", 4.0, 0.5)
     rng = np.random.default_rng(args.seed)
     net = sw.LayeredNet.glorot(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1))
+    if args.angle is not None:
+        net.untie(args.angle, np.random.default_rng([args.seed, 3]))
     model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
-                          rng=np.random.default_rng([args.seed, 2]))
+                          continual=args.continual, rule=args.rule, rng=np.random.default_rng([args.seed, 2]))
     eye = np.eye(10)
     metrics = {"epoch": [], "test_error": [], "seconds": []}
-    for epoch in range(args.epochs):
+    start = load_checkpoint(out, net, rng, model.rng, metrics) if args.resume else 0
+    for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
         for idx in minibatches(len(x), 20, rng):
             model.train_batch(x[idx], eye[y[idx]])
@@ -62,7 +80,33 @@ def main():
             metrics["test_error"].append(err)
             metrics["seconds"].append(time.perf_counter() - t0)
             print(f"epoch {epoch + 1}: test error {err * 100:.2f}%", flush=True)
-            (out / "metrics.json").write_text(json.dumps({"args": vars(args), **metrics}, indent=1))
+        save_checkpoint(out, epoch + 1, net, rng, model.rng, {"args": vars(args), **metrics})
+
+
+def save_checkpoint(out: Path, epoch: int, net, rng, model_rng, metrics: dict):
+    """Weights and random states after ``epoch``, written beside and then over the old ones."""
+    arrays = {f"W{n}": w for n, w in enumerate(net.W)}
+    arrays.update({f"back{n}": b for n, b in enumerate(net.back or []) if b is not None})
+    states = json.dumps({"epoch": epoch, "rng": rng.bit_generator.state, "model_rng": model_rng.bit_generator.state})
+    np.savez(out / "checkpoint.tmp.npz", states=np.array(states), **arrays)
+    (out / "checkpoint.tmp.npz").replace(out / "checkpoint.npz")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+
+def load_checkpoint(out: Path, net, rng, model_rng, metrics: dict) -> int:
+    """Restore what :func:`save_checkpoint` wrote; returns the number of completed epochs."""
+    with np.load(out / "checkpoint.npz") as ck:
+        for n in range(len(net.W)):
+            net.W[n][...] = ck[f"W{n}"]
+            if net.back is not None and net.back[n] is not None:
+                net.back[n][...] = ck[f"back{n}"]
+        states = json.loads(str(ck["states"]))
+    rng.bit_generator.state = states["rng"]
+    model_rng.bit_generator.state = states["model_rng"]
+    saved = json.loads((out / "metrics.json").read_text())
+    for k in metrics:
+        metrics[k] = saved[k]
+    return states["epoch"]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""C-EP and C-VF's nudged phase in floating point, with the moving weights kept as low-rank factors.
+
+In continual EP the weights move at every nudged step by outer products of
+activities (``lr / (beta B)`` times a batch sum of rank-one terms), and the
+next step reads through the moved weights. Written out, that is K updates of
+every full matrix per mini-batch, six times the cost of plain EP for the
+thesis' C-EP-1h. Here a tile's change since the free phase is kept as two
+thin factors, ``dW = Lf^T Rf`` (m rows each, m a multiple of the batch size),
+and a read through ``W + dW`` is ``A W + (A Lf^T) Rf``: products of the
+batch with m-row factors instead of updates of the whole matrix. The change is
+written into the matrices once, at the end.
+
+For the EP rule the increments telescope, so the factors never grow:
+``dW_n(t) = c (P_n(t) - P_n(0))`` with ``P_n(t) = A_n(t)^T A_{n+1}(t)``. For the
+VF rule every step appends its 'pre x post change' terms (except on the
+first tile, whose 'pre' is the clamped input: those telescope as well). The result equals
+:meth:`learning.ep_software.SoftwareEP` with ``lowrank=False`` (which updates
+the matrices step by step) to rounding; tests/test_ep_continual_software.py
+checks that.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from learning.ep_software import LayeredNet, Settled, advance, input_drive, preactivations
+
+
+def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K: int, lrs, *, rule="ep",
+                           mode="discrete", eps=1.0) -> Settled:
+    """Run K nudged steps from ``free`` with the weights moving at each; apply the moves to ``net``.
+
+    ``lrs``: one learning rate per weight matrix (a backward matrix shares its
+    forward matrix's). Returns the last nudged state.
+    """
+    L, B = net.depth, len(x)
+    coef = [lr / (beta * B) for lr in lrs]
+    biased = lambda st: [net.with_bias(n, st.a[n]) for n in range(L + 1)]   # noqa: E731
+    a0 = biased(free)
+    empty = lambda n: (np.zeros((0, a0[n].shape[1])), np.zeros((0, a0[n + 1].shape[1])))  # noqa: E731
+    fwd = [empty(n) for n in range(L)]           # dW_n = Lf^T Rf, coefficients folded into Rf
+    bwd = [empty(n) for n in range(L)]           # dback_n (untied nets only)
+    drive0 = input_drive(net, x)                 # through the free phase's W_0
+    prev, a_prev = free, a0
+    for _ in range(K):
+        u = preactivations(net, prev.a, drive0, nudge=(y, beta))
+        for n in range(L):
+            lf, rf = fwd[n]
+            u[n + 1] += (a_prev[n] @ lf.T) @ rf[:, :net.sizes[n + 1]]
+            if n >= 1:
+                lb, rb = fwd[n] if net.back is None else bwd[n]
+                u[n] += (a_prev[n + 1] @ rb.T) @ lb[:, :net.sizes[n]]
+        cur = advance(net, prev, u, mode=mode, eps=eps)
+        a_cur = biased(cur)
+        for n in range(L):
+            c = coef[n]
+            if rule == "ep":
+                fwd[n] = (np.vstack([a_cur[n], a0[n]]), np.vstack([c * a_cur[n + 1], -c * a0[n + 1]]))
+                continue
+            if n == 0:      # the clamped input never changes, so the first tile's VF terms telescope too
+                fwd[0] = (a0[0], c * (a_cur[1] - a0[1]))
+                continue
+            fwd[n] = _append(fwd[n], a_prev[n], c * (a_cur[n + 1] - a_prev[n + 1]))
+            if n >= 1:
+                term = (a_cur[n] - a_prev[n], c * a_prev[n + 1])
+                if net.back is None:
+                    fwd[n] = _append(fwd[n], *term)
+                else:
+                    bwd[n] = _append(bwd[n], *term)
+        prev, a_prev = cur, a_cur
+    for n in range(L):
+        net.W[n] += fwd[n][0].T @ fwd[n][1]
+        if net.back is not None and n >= 1:
+            net.back[n] += bwd[n][0].T @ bwd[n][1]
+    return prev
+
+
+def _append(factors, left, right):
+    return np.vstack([factors[0], left]), np.vstack([factors[1], right])

@@ -1,0 +1,140 @@
+"""Continual EP and vector-field EP in floating point (learning.ep_software), against the chip and EP."""
+import numpy as np
+import pytest
+
+from ep_chips import R_F, V_READ, ep_chip, software_twin
+from learning import ep_software as sw
+from learning.ep import EPConfig, EquilibriumNetwork, weight_angle
+from learning.updates import Proportional
+
+SIZES, BIAS = (6, 5, 3), (1, 1, 0)
+LR = 0.3          # large enough that the weights move visibly during the K nudged steps
+
+
+def batch(seed=1, n=4):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, SIZES[0])), np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], n)]
+
+
+# The ideal chip applies lr x statistic to ~1e-8 of the step (tests/test_ep.py); over K coupled steps
+# that grows to ~5e-7 here, while a wrong increment or step order is off by ~1e-2.
+ATOL = 1e-5
+
+
+def chip_weights(chip, name):
+    return R_F * V_READ * chip._tiles[name].tile.weights()       # the test may look inside
+
+
+def run_chip(chip, rule):
+    """One continual mini-batch on an ideal chip: a pulse of t seconds moves a weight by 4 t."""
+    cfg = EPConfig(T=40, K=10, beta=0.2, rule=rule, continual=True)
+    EquilibriumNetwork(chip).train_batch(*batch(), cfg, {t: Proportional(LR / 4.0) for t in chip.tiles})
+
+
+def run_software(net, rule):
+    model = sw.SoftwareEP(net, T=40, K=10, beta=0.2, lrs=[LR, LR], continual=True, rule=rule)
+    model.train_batch(*batch())
+
+
+@pytest.mark.parametrize("rule", ["ep", "vf"])
+def test_continual_training_equals_the_chips_on_tied_weights(rule):
+    chip = ep_chip(SIZES, bias=BIAS, init_std=0.3)
+    net = software_twin(chip, SIZES, BIAS)
+    before = [w.copy() for w in net.W]
+    run_chip(chip, rule)
+    run_software(net, rule)
+    for n in range(2):
+        moved = net.W[n] - before[n]
+        assert np.abs(moved).max() > 1e-2
+        np.testing.assert_allclose(chip_weights(chip, f"W{n}"), net.W[n], atol=ATOL)
+
+
+def test_continual_vector_field_equals_the_chips_on_untied_weights():
+    chip = ep_chip(SIZES, bias=BIAS, init_std=0.3, untied=True)
+    net = software_twin(chip, SIZES, BIAS)
+    net.back = [None, chip_weights(chip, "B1").T.copy()]          # B1 reads y -> h1: W1's orientation transposed
+    b_before = net.back[1].copy()
+    run_chip(chip, "vf")
+    run_software(net, "vf")
+    assert np.abs(net.back[1] - b_before).max() > 1e-2
+    for n in range(2):
+        np.testing.assert_allclose(chip_weights(chip, f"W{n}"), net.W[n], atol=ATOL)
+    np.testing.assert_allclose(chip_weights(chip, "B1").T, net.back[1], atol=ATOL)
+
+
+def test_continual_ep_with_a_vanishing_rate_sums_to_the_ep_update():
+    """Thesis Lemma 9: as lr -> 0 the per-step increments telescope to the EP statistic."""
+    rng = np.random.default_rng(3)
+    net = sw.LayeredNet.glorot((6, 5, 4, 3), (1, 1, 1, 0), rng)
+    x, y = batch()
+    stat, _ = sw.SoftwareEP(net, T=60, K=15, beta=0.2, lrs=[0] * 3).statistic(x, y)
+
+    def moved(lr):
+        copy = sw.LayeredNet(net.sizes, net.bias, [w.copy() for w in net.W], net.activations)
+        sw.SoftwareEP(copy, T=60, K=15, beta=0.2, lrs=[lr] * 3, continual=True).train_batch(x, y)
+        return [(c - w) / lr for c, w in zip(copy.W, net.W)]
+
+    for d, s in zip(moved(1e-7), stat):
+        np.testing.assert_allclose(d, s, atol=1e-5 * np.abs(s).max())
+    # a large rate pulls the trajectory away: the comparison can fail
+    assert max(np.abs(d - s).max() / np.abs(s).max() for d, s in zip(moved(1.0), stat)) > 1e-2
+
+
+@pytest.mark.parametrize("angle", [0.0, 45.0, 90.0, 180.0])
+def test_untie_draws_backward_weights_at_the_asked_angle(angle):
+    net = sw.LayeredNet.glorot((50, 300, 200), (1, 1, 0), np.random.default_rng(0))
+    net.untie(angle, np.random.default_rng(1))
+    assert net.back[0] is None
+    assert abs(weight_angle(net.W[1], net.back[1]) - angle) < 3.0
+
+
+def test_untied_forward_reads_use_the_backward_weights():
+    net = sw.LayeredNet.glorot((6, 5, 3), BIAS, np.random.default_rng(0))
+    x, y = batch()
+    tied, _ = sw.settle(net, x, 30)
+    net.untie(0.0, np.random.default_rng(1))
+    same, _ = sw.settle(net, x, 30)
+    np.testing.assert_allclose(same.a[1], tied.a[1], atol=1e-15)
+    net.back[1] = np.zeros_like(net.W[1])                         # no feedback into the hidden layer
+    cut, _ = sw.settle(net, x, 30)
+    np.testing.assert_allclose(cut.a[1], net.activations[0](sw.input_drive(net, x)), atol=1e-15)
+
+
+def test_configuration_errors_name_the_problem():
+    net = sw.LayeredNet.glorot((6, 5, 3), BIAS, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="estimator 'centred'"):
+        sw.SoftwareEP(net, T=5, K=2, beta=0.1, lrs=[1, 1], estimator="centred", continual=True)
+    with pytest.raises(ValueError, match="rule = 'bp'"):
+        sw.SoftwareEP(net, T=5, K=2, beta=0.1, lrs=[1, 1], rule="bp")
+    net.untie(45.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="untied backward weights"):
+        sw.SoftwareEP(net, T=5, K=2, beta=0.1, lrs=[1, 1])
+    with pytest.raises(ValueError, match="untied"):
+        sw.bptt_traces(net, *batch(), 5, 2)
+    with pytest.raises(ValueError, match=r"back\[1\] has shape"):
+        sw.LayeredNet(net.sizes, net.bias, net.W, back=[None, np.zeros((2, 2))])
+
+
+@pytest.mark.parametrize("rule,angle", [("ep", None), ("vf", None), ("vf", 45.0)])
+@pytest.mark.parametrize("mode", ["discrete", "euler"])
+def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle, mode):
+    """learning.ep_lowrank keeps the moving weights as factors; the matrices must end where step-by-step ends."""
+    x, y = batch()
+    nets = []
+    for lowrank in (True, False):
+        net = sw.LayeredNet.glorot((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3))
+        if angle is not None:
+            net.untie(angle, np.random.default_rng(2))
+        model = sw.SoftwareEP(net, T=30, K=12, beta=0.2, lrs=[0.3, 0.2, 0.1], continual=True, rule=rule,
+                              lowrank=lowrank, mode=mode, eps=0.3, estimator="random",
+                              rng=np.random.default_rng(5))
+        for _ in range(3):
+            model.train_batch(x, y)
+        nets.append(net)
+    fast, ref = nets
+    start = sw.LayeredNet.glorot((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3))
+    for n in range(3):
+        assert np.abs(ref.W[n] - start.W[n]).max() > 1e-2
+        np.testing.assert_allclose(fast.W[n], ref.W[n], atol=1e-12)
+        if angle is not None and n:
+            np.testing.assert_allclose(fast.back[n], ref.back[n], atol=1e-12)
