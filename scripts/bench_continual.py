@@ -82,7 +82,8 @@ def main():
     ms = lambda t: f"{t * 1e3:.0f} ms ({t * 3000 / 60:.1f} min/epoch)"   # noqa: E731
     text = ("## Continual EP mini-batch (`scripts/bench_continual.py`)\n\n"
             f"784-512-10, sigmoid, T = {T}, K = {K}, beta = {BETA} (random sign), mini-batch 20, weights moved at "
-            f"every nudged step; {len(batches)} mini-batches timed per version.\n\n"
+            f"every nudged step; {len(batches)} mini-batches timed per version, "
+            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}.\n\n"
             "| Net | Chip (pulses at every step) | Software, step by step | Software, low-rank | "
             "Chip / low-rank | Step by step / low-rank |\n|---|---|---|---|---|---|\n")
     for name, chip, ref, fast in rows:
