@@ -13,7 +13,10 @@ written into the matrices once, at the end.
 For the EP rule the increments telescope, so the factors never grow:
 ``dW_n(t) = c (P_n(t) - P_n(0))`` with ``P_n(t) = A_n(t)^T A_{n+1}(t)``. For the
 VF rule every step appends its 'pre x post change' terms (except on the
-first tile, whose 'pre' is the clamped input: those telescope as well). The result equals
+first tile, whose 'pre' is the clamped input: those telescope as well); a tile
+whose factors would outgrow its smaller side (the 10-column output tile of
+C-VF-1h: 600 rows after 15 steps) is cheaper as a dense change, updated at
+every step, and is kept that way. The result equals
 :meth:`learning.ep_software.SoftwareEP` with ``lowrank=False`` (which updates
 the matrices step by step) to rounding; tests/test_ep_continual_software.py
 checks that.
@@ -26,11 +29,12 @@ from learning.ep_software import LayeredNet, Settled, advance, input_drive, prea
 
 
 def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K: int, lrs, *, rule="ep",
-                           mode="discrete", eps=1.0) -> Settled:
+                           mode="discrete", eps=1.0, dense: bool | None = None) -> Settled:
     """Run K nudged steps from ``free`` with the weights moving at each; apply the moves to ``net``.
 
     ``lrs``: one learning rate per weight matrix (a backward matrix shares its
-    forward matrix's). Returns the last nudged state.
+    forward matrix's). ``dense``: keep the VF changes of tiles n >= 1 dense
+    (True) or as factors (False); None chooses by size. Returns the last nudged state.
     """
     L, B = net.depth, len(x)
     coef = [lr / (beta * B) for lr in lrs]
@@ -39,11 +43,22 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
     empty = lambda n: (np.zeros((0, a0[n].shape[1])), np.zeros((0, a0[n + 1].shape[1])))  # noqa: E731
     fwd = [empty(n) for n in range(L)]           # dW_n = Lf^T Rf, coefficients folded into Rf
     bwd = [empty(n) for n in range(L)]           # dback_n (untied nets only)
+    # VF appends 2B rows per step on tiles n >= 1; past the tile's smaller side a dense change is cheaper
+    dense = [rule == "vf" and n >= 1 and (2 * K * B >= min(net.W[n].shape) if dense is None else dense)
+             for n in range(L)]
+    for n in range(L):
+        if dense[n]:
+            fwd[n] = np.zeros_like(net.W[n])
+            bwd[n] = np.zeros_like(net.W[n]) if net.back is not None else fwd[n]
     drive0 = input_drive(net, x)                 # through the free phase's W_0
     prev, a_prev = free, a0
     for _ in range(K):
         u = preactivations(net, prev.a, drive0, nudge=(y, beta))
         for n in range(L):
+            if dense[n]:
+                u[n + 1] += a_prev[n] @ fwd[n][:, :net.sizes[n + 1]]
+                u[n] += a_prev[n + 1] @ bwd[n][:net.sizes[n], :].T
+                continue
             lf, rf = fwd[n]
             u[n + 1] += (a_prev[n] @ lf.T) @ rf[:, :net.sizes[n + 1]]
             if n >= 1:
@@ -59,15 +74,25 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
             if n == 0:      # the clamped input never changes, so the first tile's VF terms telescope too
                 fwd[0] = (a0[0], c * (a_cur[1] - a0[1]))
                 continue
-            fwd[n] = _append(fwd[n], a_prev[n], c * (a_cur[n + 1] - a_prev[n + 1]))
+            term_f = (a_prev[n], c * (a_cur[n + 1] - a_prev[n + 1]))
+            term = (a_cur[n] - a_prev[n], c * a_prev[n + 1])
+            if dense[n]:                # bwd[n] is fwd[n] itself on a tied net
+                fwd[n] += term_f[0].T @ term_f[1]
+                bwd[n] += term[0].T @ term[1]
+                continue
+            fwd[n] = _append(fwd[n], *term_f)
             if n >= 1:
-                term = (a_cur[n] - a_prev[n], c * a_prev[n + 1])
                 if net.back is None:
                     fwd[n] = _append(fwd[n], *term)
                 else:
                     bwd[n] = _append(bwd[n], *term)
         prev, a_prev = cur, a_cur
     for n in range(L):
+        if dense[n]:
+            net.W[n] += fwd[n]
+            if net.back is not None:
+                net.back[n] += bwd[n]
+            continue
         net.W[n] += fwd[n][0].T @ fwd[n][1]
         if net.back is not None and n >= 1:
             net.back[n] += bwd[n][0].T @ bwd[n][1]

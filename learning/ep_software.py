@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import expit
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Activation:
 
     def __call__(self, s):
         if self.kind == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-self.slope * (s - self.v_mid)))
+            return expit(self.slope * (s - self.v_mid))
         if self.kind == "hardsigmoid":
             return (np.clip(s, self.v_rail_neg, self.v_rail_pos) - self.v_rail_neg) / (self.v_rail_pos - self.v_rail_neg)
         return np.array(s, dtype=float)
@@ -78,6 +79,8 @@ class Activation:
 
     def rails(self, u):
         """(clipped u, mask of the unclipped entries)."""
+        if np.isinf(self.v_rail_neg) and np.isinf(self.v_rail_pos):
+            return u, np.ones(np.shape(u), dtype=bool)     # no rails: skip the copy
         c = np.clip(u, self.v_rail_neg, self.v_rail_pos)
         return c, c == u
 

@@ -1,9 +1,11 @@
 """Continual EP and vector-field EP in floating point (learning.ep_software), against the chip and EP."""
+import functools
+
 import numpy as np
 import pytest
 
 from ep_chips import R_F, V_READ, ep_chip, software_twin
-from learning import ep_software as sw
+from learning import ep_lowrank, ep_software as sw
 from learning.ep import EPConfig, EquilibriumNetwork, weight_angle
 from learning.updates import Proportional
 
@@ -115,10 +117,14 @@ def test_configuration_errors_name_the_problem():
         sw.LayeredNet(net.sizes, net.bias, net.W, back=[None, np.zeros((2, 2))])
 
 
-@pytest.mark.parametrize("rule,angle", [("ep", None), ("vf", None), ("vf", 45.0)])
+@pytest.mark.parametrize("rule,angle,dense", [("ep", None, None), ("vf", None, True), ("vf", None, False),
+                                              ("vf", 45.0, True), ("vf", 45.0, False)])
 @pytest.mark.parametrize("mode", ["discrete", "euler"])
-def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle, mode):
-    """learning.ep_lowrank keeps the moving weights as factors; the matrices must end where step-by-step ends."""
+def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle, dense, mode, monkeypatch):
+    """learning.ep_lowrank keeps the moving weights as factors (or, for VF, small tiles as dense
+    changes); the matrices must end where step-by-step ends."""
+    monkeypatch.setattr(ep_lowrank, "continual_nudged_phase",
+                        functools.partial(ep_lowrank.continual_nudged_phase, dense=dense))
     x, y = batch()
     nets = []
     for lowrank in (True, False):
