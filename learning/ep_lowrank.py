@@ -40,7 +40,7 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
     coef = [lr / (beta * B) for lr in lrs]
     biased = lambda st: [net.with_bias(n, st.a[n]) for n in range(L + 1)]   # noqa: E731
     a0 = biased(free)
-    empty = lambda n: (np.zeros((0, a0[n].shape[1])), np.zeros((0, a0[n + 1].shape[1])))  # noqa: E731
+    empty = lambda n: (np.zeros((0, a0[n].shape[1]), net.dtype), np.zeros((0, a0[n + 1].shape[1]), net.dtype))  # noqa: E731,E501
     fwd = [empty(n) for n in range(L)]           # dW_n = Lf^T Rf, coefficients folded into Rf
     bwd = [empty(n) for n in range(L)]           # dback_n (untied nets only)
     # VF appends 2B rows per step on tiles n >= 1; past the tile's smaller side a dense change is cheaper

@@ -118,13 +118,21 @@ class LayeredNet:
                     raise ValueError(f"back[{n}] has shape {self.back[n].shape}; expected {self.W[n].shape}")
 
     @classmethod
-    def glorot(cls, sizes, bias, rng: np.random.Generator, activations=None):
-        """Glorot-uniform weights (biases included in the draw's rows/columns)."""
+    def glorot(cls, sizes, bias, rng: np.random.Generator, activations=None, dtype=np.float64):
+        """Glorot-uniform weights (biases included in the draw's rows/columns).
+
+        The draw is in float64 whatever ``dtype``, so a float32 net starts from the
+        float64 one's weights, rounded."""
         ws = []
         for n in range(len(sizes) - 1):
             a = np.sqrt(6.0 / (sizes[n] + sizes[n + 1]))
-            ws.append(rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])))
+            ws.append(rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])).astype(dtype))
         return cls(tuple(sizes), tuple(bias), ws, activations)
+
+    @property
+    def dtype(self):
+        """The weights' precision (float64 by default; float32 as the thesis' GPU code ran)."""
+        return self.W[0].dtype
 
     @property
     def depth(self) -> int:
@@ -132,7 +140,7 @@ class LayeredNet:
         return len(self.sizes) - 1
 
     def with_bias(self, n: int, a):
-        return np.concatenate([a, np.ones((len(a), 1))], axis=1) if self.bias[n] else a
+        return np.concatenate([a, np.ones((len(a), 1), dtype=a.dtype)], axis=1) if self.bias[n] else a
 
     def backward(self, n: int):
         """The matrix whose transposed read drives layer n from layer n+1 (``W[n]`` when tied)."""
@@ -196,7 +204,7 @@ def advance(net: LayeredNet, st: Settled, u: list, *, mode="discrete", eps=1.0) 
 
 def initial_state(net: LayeredNet, x) -> Settled:
     """All free states at 0 (the chip's default), activities act(0)."""
-    s = [x] + [np.zeros((len(x), n)) for n in net.sizes[1:]]
+    s = [x] + [np.zeros((len(x), n), dtype=x.dtype) for n in net.sizes[1:]]
     a = [x] + [net.activations[n - 1](s[n]) for n in range(1, net.depth + 1)]
     return Settled(s, a)
 
@@ -204,7 +212,7 @@ def initial_state(net: LayeredNet, x) -> Settled:
 def settle(net: LayeredNet, x, steps: int, *, mode="discrete", eps=1.0, nudge=None, start: Settled | None = None,
            trace=False):
     """Run ``steps`` updates from ``start`` (default: zero states); returns (Settled, trace list)."""
-    x = np.atleast_2d(np.asarray(x, dtype=float))
+    x = np.atleast_2d(np.asarray(x, dtype=net.dtype))
     st = start if start is not None else initial_state(net, x)
     drive0 = input_drive(net, x)
     seq = [st] if trace else []
@@ -384,7 +392,8 @@ class SoftwareEP:
     def train_batch(self, x, y):
         """One mini-batch; returns the free phase's Settled (its outputs are the predictions)."""
         if self.continual:
-            return self._train_continual(np.atleast_2d(np.asarray(x, dtype=float)), y)
+            dt = self.net.dtype
+            return self._train_continual(np.atleast_2d(np.asarray(x, dtype=dt)), np.asarray(y, dtype=dt))
         stat, free = self.statistic(x, y)
         for w, d, lr in zip(self.net.W, stat, self.lrs):
             w += lr * d

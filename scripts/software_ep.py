@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--continual", action="store_true", help="C-EP / C-VF: weights move at every nudged step")
     ap.add_argument("--rule", choices=("ep", "vf"), default="ep")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                    help="float32: the thesis' GPU precision, ~1.5x faster here")
     ap.add_argument("--angle", type=float, default=None,
                     help="vector-field EP on untied weights, backward ones drawn at this angle (degrees)")
     ap.add_argument("--out", default="results/ep_software")
@@ -64,7 +66,8 @@ def main():
     sizes = (784, *args.hidden, 10)
     act = sw.Activation("sigmoid", 4.0, 0.5)
     rng = np.random.default_rng(args.seed)
-    net = sw.LayeredNet.glorot(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1))
+    net = sw.LayeredNet.glorot(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1),
+                               dtype=np.dtype(args.dtype))
     if args.angle is not None:
         net.untie(args.angle, np.random.default_rng([args.seed, 3]))
     model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,

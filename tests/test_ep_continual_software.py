@@ -144,3 +144,24 @@ def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle,
         np.testing.assert_allclose(fast.W[n], ref.W[n], atol=1e-12)
         if angle is not None and n:
             np.testing.assert_allclose(fast.back[n], ref.back[n], atol=1e-12)
+
+
+@pytest.mark.parametrize("rule,angle", [("ep", None), ("vf", 45.0)])
+def test_float32_net_stays_float32_and_tracks_float64(rule, angle):
+    """``glorot(..., dtype=float32)`` (the precision the thesis' GPU code ran at, and ~1.5x faster here):
+    no step may silently promote to float64, and a few continual batches stay near the float64 run."""
+    x, y = batch(n=8)
+    nets = []
+    for dtype in (np.float64, np.float32):
+        net = sw.LayeredNet.glorot((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3), dtype=dtype)
+        if angle is not None:
+            net.untie(angle, np.random.default_rng(2))
+        model = sw.SoftwareEP(net, T=30, K=12, beta=0.2, lrs=[0.3, 0.2, 0.1], continual=True, rule=rule,
+                              estimator="random", rng=np.random.default_rng(5))
+        for _ in range(3):
+            free = model.train_batch(x, y)
+        assert all(a.dtype == dtype for a in free.a[1:])
+        assert all(w.dtype == dtype for w in net.W)
+        nets.append(net)
+    for w64, w32 in zip(nets[0].W, nets[1].W):
+        np.testing.assert_allclose(w32, w64, atol=1e-4)
