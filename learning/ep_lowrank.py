@@ -40,9 +40,8 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
     coef = [lr / (beta * B) for lr in lrs]
     biased = lambda st: [net.with_bias(n, st.a[n]) for n in range(L + 1)]   # noqa: E731
     a0 = biased(free)
-    empty = lambda n: (np.zeros((0, a0[n].shape[1]), net.dtype), np.zeros((0, a0[n + 1].shape[1]), net.dtype))  # noqa: E731,E501
-    fwd = [empty(n) for n in range(L)]           # dW_n = Lf^T Rf, coefficients folded into Rf
-    bwd = [empty(n) for n in range(L)]           # dback_n (untied nets only)
+    fwd = [_no_factors(a0, n) for n in range(L)]     # dW_n = Lf^T Rf, coefficients folded into Rf
+    bwd = [_no_factors(a0, n) for n in range(L)]     # dback_n (untied nets only)
     # VF appends 2B rows per step on tiles n >= 1; past the tile's smaller side a dense change is cheaper
     dense = [rule == "vf" and n >= 1 and (2 * K * B >= min(net.W[n].shape) if dense is None else dense)
              for n in range(L)]
@@ -81,11 +80,10 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
                 bwd[n] += term[0].T @ term[1]
                 continue
             fwd[n] = _append(fwd[n], *term_f)
-            if n >= 1:
-                if net.back is None:
-                    fwd[n] = _append(fwd[n], *term)
-                else:
-                    bwd[n] = _append(bwd[n], *term)
+            if net.back is None:
+                fwd[n] = _append(fwd[n], *term)
+            else:
+                bwd[n] = _append(bwd[n], *term)
         prev, a_prev = cur, a_cur
     for n in range(L):
         if dense[n]:
@@ -97,6 +95,11 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
         if net.back is not None and n >= 1:
             net.back[n] += bwd[n][0].T @ bwd[n][1]
     return prev
+
+
+def _no_factors(a0, n):
+    """Zero-row factors of tile n (a change of zero), in the activities' precision."""
+    return np.zeros((0, a0[n].shape[1]), a0[n].dtype), np.zeros((0, a0[n + 1].shape[1]), a0[n + 1].dtype)
 
 
 def _append(factors, left, right):

@@ -66,7 +66,8 @@ class Activation:
             return expit(self.slope * (s - self.v_mid))
         if self.kind == "hardsigmoid":
             return (np.clip(s, self.v_rail_neg, self.v_rail_pos) - self.v_rail_neg) / (self.v_rail_pos - self.v_rail_neg)
-        return np.array(s, dtype=float)
+        s = np.asarray(s)
+        return np.array(s, dtype=np.result_type(s, 1.0))     # float32 stays float32
 
     def derivative(self, s):
         if self.kind == "sigmoid":
