@@ -29,12 +29,13 @@ from learning.ep_software import LayeredNet, Settled, advance, input_drive, prea
 
 
 def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K: int, lrs, *, rule="ep",
-                           mode="discrete", eps=1.0, dense: bool | None = None) -> Settled:
+                           mode="discrete", eps=1.0, nudge_at="current", dense: bool | None = None) -> Settled:
     """Run K nudged steps from ``free`` with the weights moving at each; apply the moves to ``net``.
 
     ``lrs``: one learning rate per weight matrix (a backward matrix shares its
     forward matrix's). ``dense``: keep the VF changes of tiles n >= 1 dense
-    (True) or as factors (False); None chooses by size. Returns the last nudged state.
+    (True) or as factors (False); None chooses by size. ``nudge_at``: as in
+    :func:`learning.ep_software.step`. Returns the last nudged state.
     """
     L, B = net.depth, len(x)
     coef = [lr / (beta * B) for lr in lrs]
@@ -52,7 +53,7 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
     drive0 = input_drive(net, x)                 # through the free phase's W_0
     prev, a_prev = free, a0
     for _ in range(K):
-        u = preactivations(net, prev.a, drive0, nudge=(y, beta))
+        u = preactivations(net, prev.a, drive0, nudge=(y, beta) if nudge_at == "current" else None)
         for n in range(L):
             if dense[n]:
                 u[n + 1] += a_prev[n] @ fwd[n][:, :net.sizes[n + 1]]
@@ -63,7 +64,7 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
             if n >= 1:
                 lb, rb = fwd[n] if net.back is None else bwd[n]
                 u[n] += (a_prev[n + 1] @ rb.T) @ lb[:, :net.sizes[n]]
-        cur = advance(net, prev, u, mode=mode, eps=eps)
+        cur = advance(net, prev, u, mode=mode, eps=eps, nudge=None if nudge_at == "current" else (y, beta))
         a_cur = biased(cur)
         for n in range(L):
             c = coef[n]

@@ -34,8 +34,10 @@ beta * l(a_L) with l = ||a_L - y||^2 / 2), so the EP statistic
 tends to -dL*/dW_n as beta -> 0, L* = l(a_L*) at the free fixed point.
 Differences from the thesis: the thesis' prototypical model adds the nudge
 outside the activation (a_L <- act(u) + beta (y - a_L)) and its energy-based
-model carries act'(s) factors; here the nudge is a current into the neuron, as
-a circuit injects it, so it enters through the activation.
+model carries act'(s) factors; here the nudge is by default a current into the
+neuron, as a circuit injects it, so it enters through the activation
+(``nudge_at="current"``). ``nudge_at="activity"`` is the thesis' placement, for
+comparing with its software results (the chip cannot do that one).
 """
 from __future__ import annotations
 
@@ -186,13 +188,27 @@ def preactivations(net: LayeredNet, a: list, drive0, nudge=None):
     return u
 
 
-def step(net: LayeredNet, st: Settled, drive0, *, mode="discrete", eps=1.0, nudge=None) -> Settled:
-    """One synchronous update of every free layer."""
-    return advance(net, st, preactivations(net, st.a, drive0, nudge), mode=mode, eps=eps)
+NUDGE_PLACES = ("current", "activity")
 
 
-def advance(net: LayeredNet, st: Settled, u: list, *, mode="discrete", eps=1.0) -> Settled:
-    """The states and activities one step after ``st``, given the pre-activations ``u`` (rails applied here)."""
+def step(net: LayeredNet, st: Settled, drive0, *, mode="discrete", eps=1.0, nudge=None,
+         nudge_at="current") -> Settled:
+    """One synchronous update of every free layer.
+
+    ``nudge = (y, beta)`` enters as a current into the output neurons (``nudge_at="current"``, what
+    a circuit does) or is added to their new activities (``"activity"``, the thesis' P setting).
+    """
+    at_current = nudge_at == "current"
+    u = preactivations(net, st.a, drive0, nudge if at_current else None)
+    return advance(net, st, u, mode=mode, eps=eps, nudge=None if at_current else nudge)
+
+
+def advance(net: LayeredNet, st: Settled, u: list, *, mode="discrete", eps=1.0, nudge=None) -> Settled:
+    """The states and activities one step after ``st``, given the pre-activations ``u`` (rails applied here).
+
+    ``nudge = (y, beta)``: add beta (y - a_L) to the output's new activities (the thesis' placement,
+    outside the activation); a nudge through the pre-activations goes to :func:`preactivations`.
+    """
     s, a = [st.s[0]], [st.a[0]]
     for n in range(1, net.depth + 1):
         act = net.activations[n - 1]
@@ -200,6 +216,9 @@ def advance(net: LayeredNet, st: Settled, u: list, *, mode="discrete", eps=1.0) 
         sn = un if mode == "discrete" else st.s[n] + eps * (un - st.s[n])
         s.append(sn)
         a.append(act(sn))
+    if nudge is not None:
+        y, beta = nudge
+        a[-1] = a[-1] + beta * (y - st.a[-1])
     return Settled(s, a)
 
 
@@ -210,15 +229,15 @@ def initial_state(net: LayeredNet, x) -> Settled:
     return Settled(s, a)
 
 
-def settle(net: LayeredNet, x, steps: int, *, mode="discrete", eps=1.0, nudge=None, start: Settled | None = None,
-           trace=False):
+def settle(net: LayeredNet, x, steps: int, *, mode="discrete", eps=1.0, nudge=None, nudge_at="current",
+           start: Settled | None = None, trace=False):
     """Run ``steps`` updates from ``start`` (default: zero states); returns (Settled, trace list)."""
     x = np.atleast_2d(np.asarray(x, dtype=net.dtype))
     st = start if start is not None else initial_state(net, x)
     drive0 = input_drive(net, x)
     seq = [st] if trace else []
     for _ in range(steps):
-        st = step(net, st, drive0, mode=mode, eps=eps, nudge=nudge)
+        st = step(net, st, drive0, mode=mode, eps=eps, nudge=nudge, nudge_at=nudge_at)
         if trace:
             seq.append(st)
     return st, seq
@@ -357,13 +376,17 @@ class SoftwareEP:
     different increments). ``lowrank``: run the continual phase with the moving
     weights as low-rank factors (:mod:`learning.ep_lowrank`, several times
     faster); False updates the matrices step by step (the reference).
+    ``nudge_at``: ``current`` (into the output neurons, as on the chip) or
+    ``activity`` (added after the activation, the thesis' prototypical setting).
     """
 
     def __init__(self, net: LayeredNet, *, T: int, K: int, beta: float, lrs, mode="discrete", eps=1.0,
-                 estimator="one-sided", continual=False, rule="ep", lowrank=True,
+                 estimator="one-sided", continual=False, rule="ep", lowrank=True, nudge_at="current",
                  rng: np.random.Generator | None = None):
         if rule not in ("ep", "vf"):
             raise ValueError(f"rule = {rule!r}; allowed: 'ep', 'vf'")
+        if nudge_at not in NUDGE_PLACES:
+            raise ValueError(f"nudge_at = {nudge_at!r}; allowed: {', '.join(map(repr, NUDGE_PLACES))}")
         if net.back is not None and not (rule == "vf" and continual):
             raise ValueError("untied backward weights are trained by continual vector-field EP only "
                              "(rule='vf', continual=True)")
@@ -372,7 +395,7 @@ class SoftwareEP:
                              "continual updates move them during the first (use 'random' or 'one-sided')")
         self.net, self.T, self.K, self.beta = net, T, K, beta
         self.lrs, self.mode, self.eps, self.estimator = list(lrs), mode, eps, estimator
-        self.continual, self.rule, self.lowrank = continual, rule, lowrank
+        self.continual, self.rule, self.lowrank, self.nudge_at = continual, rule, lowrank, nudge_at
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
     def _draw_beta(self):
@@ -384,9 +407,10 @@ class SoftwareEP:
         net = self.net
         free, _ = settle(net, x, self.T, mode=self.mode, eps=self.eps)
         beta = self._draw_beta()
-        plus, _ = settle(net, x, self.K, mode=self.mode, eps=self.eps, nudge=(y, beta), start=free)
+        kw = dict(mode=self.mode, eps=self.eps, nudge_at=self.nudge_at, start=free)
+        plus, _ = settle(net, x, self.K, nudge=(y, beta), **kw)
         if self.estimator == "centred":
-            minus, _ = settle(net, x, self.K, mode=self.mode, eps=self.eps, nudge=(y, -beta), start=free)
+            minus, _ = settle(net, x, self.K, nudge=(y, -beta), **kw)
             return ep_statistic(net, plus.a, minus.a, beta, -beta), free
         return ep_statistic(net, plus.a, free.a, beta, 0.0), free
 
@@ -407,13 +431,14 @@ class SoftwareEP:
         if self.lowrank:
             from learning.ep_lowrank import continual_nudged_phase   # it builds on this module
             continual_nudged_phase(net, x, y, free, beta, self.K, self.lrs, rule=self.rule, mode=self.mode,
-                                   eps=self.eps)
+                                   eps=self.eps, nudge_at=self.nudge_at)
             return free
         scale = 1.0 / (beta * len(x))
         prev = free
         for _ in range(self.K):
             # the input's forward read is redone every step: W[0] moved at the step before
-            cur = step(net, prev, input_drive(net, x), mode=self.mode, eps=self.eps, nudge=(y, beta))
+            cur = step(net, prev, input_drive(net, x), mode=self.mode, eps=self.eps, nudge=(y, beta),
+                       nudge_at=self.nudge_at)
             if self.rule == "vf":
                 fwd, bwd = vf_increments(net, prev.a, cur.a)
             else:

@@ -53,6 +53,9 @@ def main():
     ap.add_argument("--rule", choices=("ep", "vf"), default="ep")
     ap.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                     help="float32: the thesis' GPU precision, ~1.5x faster here")
+    ap.add_argument("--nudge-at", choices=sw.NUDGE_PLACES, default="current",
+                    help="current: into the output neurons, as on the chip; activity: added after the "
+                         "activation, the thesis' prototypical setting")
     ap.add_argument("--angle", type=float, default=None,
                     help="vector-field EP on untied weights, backward ones drawn at this angle (degrees)")
     ap.add_argument("--out", default="results/ep_software")
@@ -71,7 +74,8 @@ def main():
     if args.angle is not None:
         net.untie(args.angle, np.random.default_rng([args.seed, 3]))
     model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
-                          continual=args.continual, rule=args.rule, rng=np.random.default_rng([args.seed, 2]))
+                          continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
+                          rng=np.random.default_rng([args.seed, 2]))
     eye = np.eye(10)
     metrics = {"epoch": [], "test_error": [], "seconds": []}
     start = load_checkpoint(out, net, rng, model.rng, metrics) if args.resume else 0

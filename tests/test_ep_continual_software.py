@@ -119,8 +119,8 @@ def test_configuration_errors_name_the_problem():
 
 @pytest.mark.parametrize("rule,angle,dense", [("ep", None, None), ("vf", None, True), ("vf", None, False),
                                               ("vf", 45.0, True), ("vf", 45.0, False)])
-@pytest.mark.parametrize("mode", ["discrete", "euler"])
-def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle, dense, mode, monkeypatch):
+@pytest.mark.parametrize("mode,nudge_at", [("discrete", "current"), ("euler", "current"), ("discrete", "activity")])
+def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle, dense, mode, nudge_at, monkeypatch):
     """learning.ep_lowrank keeps the moving weights as factors (or, for VF, small tiles as dense
     changes); the matrices must end where step-by-step ends."""
     monkeypatch.setattr(ep_lowrank, "continual_nudged_phase",
@@ -132,7 +132,7 @@ def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle,
         if angle is not None:
             net.untie(angle, np.random.default_rng(2))
         model = sw.SoftwareEP(net, T=30, K=12, beta=0.2, lrs=[0.3, 0.2, 0.1], continual=True, rule=rule,
-                              lowrank=lowrank, mode=mode, eps=0.3, estimator="random",
+                              lowrank=lowrank, mode=mode, eps=0.3, estimator="random", nudge_at=nudge_at,
                               rng=np.random.default_rng(5))
         for _ in range(3):
             model.train_batch(x, y)
@@ -165,3 +165,23 @@ def test_float32_net_stays_float32_and_tracks_float64(rule, angle):
         nets.append(net)
     for w64, w32 in zip(nets[0].W, nets[1].W):
         np.testing.assert_allclose(w32, w64, atol=1e-4)
+
+
+def test_activity_nudge_is_the_thesis_prototypical_step():
+    """nudge_at='activity': a_L(t+1) = act(u_L(t)) + beta (y - a_L(t)), the hidden layers as without a nudge;
+    nudge_at='current' puts beta (y - a_L(t)) inside the activation instead."""
+    x, y = batch()
+    net = sw.LayeredNet.glorot((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3))
+    free, _ = sw.settle(net, x, 7)
+    drive0 = sw.input_drive(net, x)
+    plain = sw.step(net, free, drive0)
+    act = net.activations[-1]
+    thesis = sw.step(net, free, drive0, nudge=(y, 0.3), nudge_at="activity")
+    np.testing.assert_allclose(thesis.a[-1], plain.a[-1] + 0.3 * (y - free.a[-1]), atol=1e-15)
+    circuit = sw.step(net, free, drive0, nudge=(y, 0.3))
+    np.testing.assert_allclose(circuit.a[-1], act(plain.s[-1] + 0.3 * (y - free.a[-1])), atol=1e-15)
+    for n in (1, 2):
+        np.testing.assert_array_equal(thesis.a[n], plain.a[n])
+        np.testing.assert_array_equal(circuit.a[n], plain.a[n])
+    with pytest.raises(ValueError, match="nudge_at = 'after'"):
+        sw.SoftwareEP(net, T=5, K=2, beta=0.1, lrs=[0.1] * 3, nudge_at="after")
