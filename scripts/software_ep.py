@@ -37,7 +37,7 @@ from learning import ep_software as sw
 from learning.data import load_mnist, minibatches
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--T", type=int, default=30)
@@ -60,7 +60,7 @@ def main():
                     help="vector-field EP on untied weights, backward ones drawn at this angle (degrees)")
     ap.add_argument("--out", default="results/ep_software")
     ap.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     x, y = load_mnist("train")

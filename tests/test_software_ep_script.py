@@ -1,0 +1,38 @@
+"""scripts/software_ep.py and scripts/plot_trials.py: a resumed run ends where an uninterrupted one does."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import load_script
+
+SMALL = ["--train", "40", "--hidden", "8", "--T", "4", "--K", "3", "--beta", "0.2", "--estimator", "random",
+         "--lrs", "0.05", "0.02", "--continual", "--rule", "vf", "--angle", "45", "--nudge-at", "activity",
+         "--dtype", "float32", "--eval-every", "1", "--seed", "4"]
+
+
+def test_resume_continues_the_same_run(tmp_path):
+    sw = load_script("software_ep")
+    sw.main(SMALL + ["--epochs", "2", "--out", str(tmp_path / "straight")])
+    sw.main(SMALL + ["--epochs", "1", "--out", str(tmp_path / "cut")])
+    sw.main(SMALL + ["--epochs", "2", "--out", str(tmp_path / "cut"), "--resume"])
+    straight, cut = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "cut"))
+    assert straight["epoch"] == cut["epoch"] == [1, 2]
+    assert straight["test_error"] == cut["test_error"]
+    with np.load(tmp_path / "straight" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
+        assert {"W0", "W1", "back1"} <= set(a.files)
+        for k in ("W0", "W1", "back1"):
+            assert a[k].dtype == np.float32
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_plot_trials_overlays_runs_and_checks_labels(tmp_path):
+    plot = load_script("plot_trials")
+    for name, err in (("a", [0.3, 0.1]), ("b", [0.4, 0.2])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"epoch": [1, 2], "test_error": err}))
+    out = tmp_path / "curves.png"
+    plot.main([str(tmp_path / "a"), str(tmp_path / "b"), "--reference", "2.28", "-o", str(out)])
+    assert out.stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        plot.main([str(tmp_path / "a"), str(tmp_path / "b"), "--labels", "only one", "-o", str(out)])
