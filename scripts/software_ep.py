@@ -18,8 +18,9 @@ Continual EP and vector-field EP (thesis Part V; the chip's ``train.py --continu
     python scripts/software_ep.py --T 40 --K 15 --beta 0.2 --estimator random --lrs 0.0056 0.0028 \
         --continual --rule vf --angle 45 --epochs 100 --eval-every 1 --out runs/cvf_software_45
 
-(C-VF at the C-EP rates: at the thesis' C-VF rates 0.0076 / 0.0038 these dynamics do not
-train, RESULTS.md.)
+(C-VF at the C-EP rates: at the thesis' C-VF rates 0.0076 / 0.0038 these dynamics, with the
+circuit's nudge before the activation, do not train. With ``--nudge-at activity``, the thesis'
+placement after the activation, they do, and C-EP gets closer to the thesis: RESULTS.md.)
 
 The weights, random states and metrics are checkpointed after every epoch
 (``checkpoint.npz``, ``metrics.json``); ``--resume`` continues from the last one.
