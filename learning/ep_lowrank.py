@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learning.ep_software import LayeredNet, Settled, advance, input_drive, preactivations
+from learning.ep_software import LayeredNet, Settled, advance, input_drive, preactivations, split_nudge
 
 
 def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K: int, lrs, *, rule="ep",
@@ -51,9 +51,10 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
             fwd[n] = np.zeros_like(net.W[n])
             bwd[n] = np.zeros_like(net.W[n]) if net.back is not None else fwd[n]
     drive0 = input_drive(net, x)                 # through the free phase's W_0
+    into_u, onto_a = split_nudge((y, beta), nudge_at)
     prev, a_prev = free, a0
     for _ in range(K):
-        u = preactivations(net, prev.a, drive0, nudge=(y, beta) if nudge_at == "current" else None)
+        u = preactivations(net, prev.a, drive0, nudge=into_u)
         for n in range(L):
             if dense[n]:
                 u[n + 1] += a_prev[n] @ fwd[n][:, :net.sizes[n + 1]]
@@ -64,7 +65,7 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
             if n >= 1:
                 lb, rb = fwd[n] if net.back is None else bwd[n]
                 u[n] += (a_prev[n + 1] @ rb.T) @ lb[:, :net.sizes[n]]
-        cur = advance(net, prev, u, mode=mode, eps=eps, nudge=None if nudge_at == "current" else (y, beta))
+        cur = advance(net, prev, u, mode=mode, eps=eps, nudge=onto_a)
         a_cur = biased(cur)
         for n in range(L):
             c = coef[n]

@@ -198,9 +198,13 @@ def step(net: LayeredNet, st: Settled, drive0, *, mode="discrete", eps=1.0, nudg
     ``nudge = (y, beta)`` enters as a current into the output neurons (``nudge_at="current"``, what
     a circuit does) or is added to their new activities (``"activity"``, the thesis' P setting).
     """
-    at_current = nudge_at == "current"
-    u = preactivations(net, st.a, drive0, nudge if at_current else None)
-    return advance(net, st, u, mode=mode, eps=eps, nudge=None if at_current else nudge)
+    into_u, onto_a = split_nudge(nudge, nudge_at)
+    return advance(net, st, preactivations(net, st.a, drive0, into_u), mode=mode, eps=eps, nudge=onto_a)
+
+
+def split_nudge(nudge, nudge_at: str):
+    """``(for preactivations, for advance)``: the nudge goes to one of them, None to the other."""
+    return (nudge, None) if nudge_at == "current" else (None, nudge)
 
 
 def advance(net: LayeredNet, st: Settled, u: list, *, mode="discrete", eps=1.0, nudge=None) -> Settled:
