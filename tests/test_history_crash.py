@@ -132,13 +132,7 @@ def test_kills_inside_a_flush_never_leave_counts_ahead_of_the_rows(tmp_path):
             assert resumed_after == r.events("T")[-1], f"kill {k}"
 
 
-CKPT_# The child restores Python's own SIGINT handling first: a child inherits an ignored or
-# blocked SIGINT from the process that spawns it, and in the full suite (not alone) the
-# SIGINT test's child kept running after the signal (CI, session 10).
-CHILD = textwrap.dedent("""
-    import signal
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+CKPT_CHILD = textwrap.dedent("""
     import sys
     import numpy as np
     from circuits.history import HistoryWriter
@@ -191,13 +185,7 @@ def test_sigint_closes_the_file_cleanly(tmp_path):
         assert n <= f["tiles/T/pulses"][0, 0] <= n + 1
 
 
-EXIT_# The child restores Python's own SIGINT handling first: a child inherits an ignored or
-# blocked SIGINT from the process that spawns it, and in the full suite (not alone) the
-# SIGINT test's child kept running after the signal (CI, session 10).
-CHILD = textwrap.dedent("""
-    import signal
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+EXIT_CHILD = textwrap.dedent("""
     import sys
     import numpy as np
     from circuits.history import HistoryWriter
