@@ -204,6 +204,8 @@ def step(net: LayeredNet, st: Settled, drive0, *, mode="discrete", eps=1.0, nudg
 
 def split_nudge(nudge, nudge_at: str):
     """``(for preactivations, for advance)``: the nudge goes to one of them, None to the other."""
+    if nudge_at not in NUDGE_PLACES:
+        raise ValueError(f"nudge_at = {nudge_at!r}; allowed: {', '.join(map(repr, NUDGE_PLACES))}")
     return (nudge, None) if nudge_at == "current" else (None, nudge)
 
 
@@ -389,8 +391,7 @@ class SoftwareEP:
                  rng: np.random.Generator | None = None):
         if rule not in ("ep", "vf"):
             raise ValueError(f"rule = {rule!r}; allowed: 'ep', 'vf'")
-        if nudge_at not in NUDGE_PLACES:
-            raise ValueError(f"nudge_at = {nudge_at!r}; allowed: {', '.join(map(repr, NUDGE_PLACES))}")
+        split_nudge(None, nudge_at)             # checks nudge_at now, not at the first nudged step
         if net.back is not None and not (rule == "vf" and continual):
             raise ValueError("untied backward weights are trained by continual vector-field EP only "
                              "(rule='vf', continual=True)")
