@@ -6,7 +6,7 @@ from . import spice  # noqa: E402,F401  (SPICE interop: circuits.spice.read_deck
 from crossbar.schedules import OuterProductWrite, RowByRowWrite, WriteVerify  # noqa: E402,F401
 from crossbar.waveforms import WaveformWrite  # noqa: E402,F401
 
-from .chip import Chip, ChipError, ProgramSettings  # noqa: E402,F401
+from .chip import NUDGE_PLACES, Chip, ChipError, ProgramSettings  # noqa: E402,F401
 from .converters import ADC, DAC  # noqa: E402,F401
 from .neurons import NeuronGroup, NeuronParams  # noqa: E402,F401
 from .resistive_network import DiodeClamp, DRNOperatingPoint, DRNSolver, ResistiveNetwork  # noqa: E402,F401

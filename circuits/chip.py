@@ -33,6 +33,10 @@ from crossbar.write_kernels import width_range
 
 from .neurons import NeuronGroup
 
+NUDGE_PLACES = ("current", "activity")
+"""Where :meth:`Chip.settle` adds an output nudge: a current before the activation, or a summing
+stage after it."""
+
 
 class ChipError(CrossbarError, ValueError):
     """The chip's structure is inconsistent (a dangling group, a size mismatch...).
@@ -102,9 +106,13 @@ class SettleResult:
     """Activities and integrator states of every group after a settle."""
 
     activities: dict
+    """What a rule observes: the free groups' activities, through their ADCs."""
     states: dict
     steps: int
     trace: list = field(default_factory=list)
+    held: dict = field(default_factory=dict)
+    """The analog activities the free groups' output stages drive at the end (before any ADC);
+    pass ``hold=`` this to continue the settle exactly where it stopped."""
 
 
 class Chip:
@@ -258,7 +266,8 @@ class Chip:
 
     # ------------------------------------------------------------------ settle
     def settle(self, clamp: dict, *, steps: int, mode: str = "discrete", dt: float | None = None,
-               nudge: dict | None = None, init: dict | None = None, trace: bool = False) -> SettleResult:
+               nudge: dict | None = None, nudge_at: str = "current", init: dict | None = None,
+               hold: dict | None = None, trace: bool = False) -> SettleResult:
         """Let the free neuron groups relax with ``clamp`` groups held at given activities.
 
         Every free group integrates the currents of all tiles it senses: forward
@@ -279,12 +288,23 @@ class Chip:
         dt : float, s
             Euler step (``euler`` mode; default tau/10 of the fastest group).
         nudge : {group: (target (K, n), beta)}
-            Current ``beta (target - activity) / R_t`` injected at the group's op-amp
-            inputs (R_t: its nominal transimpedance), i.e. ``beta`` volts of
-            pre-activation per unit of output error, before the rails (the
-            nudged phase of EP).
+            The nudged phase of EP: ``beta`` per unit of output error, where
+            ``nudge_at`` says.
+        nudge_at : "current" or "activity"
+            ``current``: a current ``beta (target - activity) / R_t`` injected at
+            the group's op-amp inputs (R_t: its nominal transimpedance), i.e.
+            ``beta`` volts of pre-activation, before the rails and the activation.
+            ``activity``: a summing stage after the activation circuit adds
+            ``beta (target - a_prev)`` to the activity it drives (a_prev: the
+            stage's output one step before, held), the thesis' prototypical
+            nudge, which a saturated activation does not scale down. The summing
+            stage is taken as ideal (no rails: its output stays within
+            [-beta, 1 + beta] for targets in [0, 1]).
         init : {group: states (K, n)}
             Starting integrator states (default 0).
+        hold : {group: activities (K, n)}
+            Starting analog activities of free groups (default: their activation
+            of ``init``); a previous result's ``held`` continues it exactly.
         trace : bool
             Keep the activities of every step.
         """
@@ -296,10 +316,16 @@ class Chip:
                 raise ChipError(f"clamp: unknown neuron group {g!r}")
         K = next(iter(clamp.values())).shape[0]
         free = [g for g in self.groups if g not in clamp]
-        nudge = nudge or {}
+        if nudge_at not in NUDGE_PLACES:
+            raise ParameterError(f"nudge_at = {nudge_at!r}; allowed: {', '.join(map(repr, NUDGE_PLACES))}")
+        nudge = {g: (np.asarray(target, dtype=float), beta) for g, (target, beta) in (nudge or {}).items()}
+        into_current = nudge if nudge_at == "current" else {}
+        onto_activity = nudge if nudge_at == "activity" else {}
         states = {g: np.zeros((K, self.groups[g].size)) if not init or g not in init
                   else np.array(init[g], dtype=float) for g in free}
-        act = {**clamp, **{g: self.groups[g].activate(states[g], self.rng) for g in free}}
+        hold = hold or {}
+        act = {**clamp, **{g: np.array(hold[g], dtype=float) if g in hold
+                           else self.groups[g].activate(states[g], self.rng) for g in free}}
         if mode == "euler":
             taus = [self.groups[g].params.tau for g in free if self.groups[g].params.tau > 0]
             if not taus:
@@ -315,9 +341,9 @@ class Chip:
             u_all = {}
             for g in free:
                 current = fixed[g] + self._input_current(g, act, K, varying[g])
-                if g in nudge:   # injected at the op-amp input, so the rails clip it like any current
-                    target, beta = nudge[g]
-                    current = current + beta * (np.asarray(target, dtype=float) - act[g]) / self.groups[g].transimpedance
+                if g in into_current:   # injected at the op-amp input, so the rails clip it like any current
+                    target, beta = into_current[g]
+                    current = current + beta * (target - act[g]) / self.groups[g].transimpedance
                 u, n_sat = self.groups[g].preactivation(current)
                 self.counters.rail_saturated += n_sat
                 u_all[g] = u
@@ -327,11 +353,15 @@ class Chip:
                     states[g] = u_all[g]
                 else:
                     states[g] = states[g] + dt / tau * (u_all[g] - states[g])
-                act[g] = self.groups[g].activate(states[g], self.rng)
+                new = self.groups[g].activate(states[g], self.rng)
+                if g in onto_activity:   # the summing stage adds the nudge to the held previous output
+                    target, beta = onto_activity[g]
+                    new = new + beta * (target - act[g])
+                act[g] = new
             if trace:
                 history.append({g: act[g].copy() for g in free})
         return SettleResult(activities={g: self._digitise(self.groups[g], act[g]) for g in free},
-                            states=states, steps=steps, trace=history)
+                            states=states, steps=steps, trace=history, held={g: act[g] for g in free})
 
     def _sources(self, g, *, only=None, skip=()):
         """The reads group ``g`` senses, as (tile, driving group, direction): forward reads of the

@@ -13,7 +13,9 @@ through :meth:`circuits.Chip.settle`:
 
 1. free phase: T steps with the inputs clamped, from zero states;
 2. nudged phase: K steps from the free state, with a current
-   ``beta (y - a_out)`` injected into the output integrators.
+   ``beta (y - a_out)`` injected into the output integrators, or (``nudge_at``
+   ``activity``, the thesis' prototypical placement) ``beta (y - a_out)`` added
+   to the outputs' activities by a summing stage after the activation.
 
 The settings: ``discrete`` (prototypical: every group jumps to its activation
 of the current pre-activation) and ``euler`` (energy-based: leaky integrators
@@ -45,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuits import RowByRowWrite, WriteVerify
+from circuits import NUDGE_PLACES, RowByRowWrite, WriteVerify
 
 ESTIMATORS = ("one-sided", "centred", "random")
 RULES = ("ep", "vf")
@@ -71,6 +73,9 @@ class EPConfig:
     """ep (product difference, tied weights) or vf (post change x pre, untied weights)."""
     continual: bool = False
     """Send pulses at every nudged step (C-EP, C-VF) instead of once after the phase."""
+    nudge_at: str = "current"
+    """Where the output nudge enters the neuron circuit: ``current`` (into the op-amp, before the
+    activation) or ``activity`` (a summing stage after it: the thesis' prototypical nudge)."""
 
     def __post_init__(self):
         for name in ("T", "K"):
@@ -85,6 +90,8 @@ class EPConfig:
             raise ValueError(f"mode = {self.mode!r}; allowed: 'discrete', 'euler'")
         if self.rule not in RULES:
             raise ValueError(f"rule = {self.rule!r}; allowed: {', '.join(RULES)}")
+        if self.nudge_at not in NUDGE_PLACES:
+            raise ValueError(f"nudge_at = {self.nudge_at!r}; allowed: {', '.join(NUDGE_PLACES)}")
         if self.rule == "vf" and self.estimator == "centred":
             raise ValueError("estimator = 'centred' is implemented for rule = 'ep' only "
                              "(use 'one-sided' or 'random' with the vector-field rule)")
@@ -133,8 +140,9 @@ class EquilibriumNetwork:
         return names[0]
 
     # ------------------------------------------------------------------ phases
-    def _settle(self, x, cfg: EPConfig, steps, *, nudge=None, init=None):
-        return self.chip.settle({self.inputs: x}, steps=steps, mode=cfg.mode, dt=cfg.dt, nudge=nudge, init=init)
+    def _settle(self, x, cfg: EPConfig, steps, *, nudge=None, init=None, hold=None):
+        return self.chip.settle({self.inputs: x}, steps=steps, mode=cfg.mode, dt=cfg.dt, nudge=nudge,
+                                nudge_at=cfg.nudge_at, init=init, hold=hold)
 
     def free_phase(self, x, cfg: EPConfig):
         """Settle T steps with the inputs clamped; returns the chip's SettleResult."""
@@ -241,10 +249,11 @@ class EquilibriumNetwork:
         between consecutive steps, divided by beta and the batch size.
         """
         B = len(x)
-        prev, states = self._activities(x, free), free.states
+        prev, res = self._activities(x, free), free
         total = {t: 0.0 for t in self.tile_names}
         for _ in range(cfg.K):
-            res = self._settle(x, cfg, 1, nudge={self.outputs: (y, beta)}, init=states)
+            # continue from the held outputs: an activity nudge lives only there
+            res = self._settle(x, cfg, 1, nudge={self.outputs: (y, beta)}, init=res.states, hold=res.held)
             cur = self._activities(x, res)
             if cfg.rule == "vf":
                 step = {t: d / (beta * B) for t, d in self.vf_increment(prev, cur).items()}
@@ -254,7 +263,7 @@ class EquilibriumNetwork:
                 send(step)
             for t in total:
                 total[t] = total[t] + step[t]
-            prev, states = cur, res.states
+            prev = cur
         return total
 
     # ------------------------------------------------------------------ inference

@@ -5,7 +5,7 @@ The rule follows from the chip (``--model auto``, the default; or name it):
 - ``ep``: a chip with an ``output`` neuron group and no CD tile (a bidirectional
   tile between stochastic groups) is a layered network trained by equilibrium
   propagation (``--ep-rule`` ep or vf, ``--continual`` for C-EP/C-VF,
-  ``--estimator`` one-sided/centred/random);
+  ``--estimator`` one-sided/centred/random, ``--nudge-at`` current/activity);
 - ``rbm-softmax``: a CD tile whose hidden group drives a tile into an
   ``output`` group: an RBM topped by a softmax classifier, both tiles updated at
   every mini-batch (learning/dbn.py);
@@ -129,6 +129,9 @@ def parse_args(argv=None):
                     help="STDP: post-spike delay per unit change of post activity, s (the rule's learning rate)")
     ep.add_argument("--cycles-per-step", type=int, default=1, help="STDP: spike cycles per nudged step")
     ep.add_argument("--continual", action="store_true", help="pulses at every nudged step (C-EP, C-VF)")
+    ep.add_argument("--nudge-at", choices=circuits.NUDGE_PLACES, default="current",
+                    help="current: into the output op-amps, before the activation (default); activity: a "
+                         "summing stage after the activation adds it, the thesis' prototypical nudge")
     ep.add_argument("--angle", type=float, default=None,
                     help="untied tiles: program each backward tile to its forward tile's transpose with this "
                          "initial angle, degrees (write-verify pulses from measured conductances)")
@@ -390,7 +393,7 @@ class EPJob(Job):
         self.net = EquilibriumNetwork(chip)
         if args.ep_rule != "stdp":
             self.cfg = EPConfig(T=args.T, K=args.K, beta=args.beta, estimator=args.estimator, mode=args.mode,
-                                rule=args.ep_rule, continual=args.continual)
+                                rule=args.ep_rule, continual=args.continual, nudge_at=args.nudge_at)
         self.x_train, self.y_train, self.x_test, self.y_test = _grey_mnist(args, chip.groups[self.net.inputs].size)
         self.tiles = chip.tiles
         self.rng = np.random.default_rng([chip.seed or 0, 2])    # the rule's own stream (random beta, spikes)

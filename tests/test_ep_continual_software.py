@@ -4,6 +4,7 @@ import functools
 import numpy as np
 import pytest
 
+from crossbar.errors import ParameterError
 from ep_chips import R_F, V_READ, ep_chip, software_twin
 from learning import ep_lowrank, ep_software as sw
 from learning.ep import EPConfig, EquilibriumNetwork, weight_angle
@@ -27,38 +28,45 @@ def chip_weights(chip, name):
     return R_F * V_READ * chip._tiles[name].tile.weights()       # the test may look inside
 
 
-def run_chip(chip, rule):
+def run_chip(chip, rule, nudge_at="current", lr=LR):
     """One continual mini-batch on an ideal chip: a pulse of t seconds moves a weight by 4 t."""
-    cfg = EPConfig(T=40, K=10, beta=0.2, rule=rule, continual=True)
-    EquilibriumNetwork(chip).train_batch(*batch(), cfg, {t: Proportional(LR / 4.0) for t in chip.tiles})
+    cfg = EPConfig(T=40, K=10, beta=0.2, rule=rule, continual=True, nudge_at=nudge_at)
+    EquilibriumNetwork(chip).train_batch(*batch(), cfg, {t: Proportional(lr / 4.0) for t in chip.tiles})
 
 
-def run_software(net, rule):
-    model = sw.SoftwareEP(net, T=40, K=10, beta=0.2, lrs=[LR, LR], continual=True, rule=rule)
+def run_software(net, rule, nudge_at="current", lr=LR):
+    model = sw.SoftwareEP(net, T=40, K=10, beta=0.2, lrs=[lr, lr], continual=True, rule=rule, nudge_at=nudge_at)
     model.train_batch(*batch())
 
 
+@pytest.mark.parametrize("nudge_at", ["current", "activity"])
 @pytest.mark.parametrize("rule", ["ep", "vf"])
-def test_continual_training_equals_the_chips_on_tied_weights(rule):
+def test_continual_training_equals_the_chips_on_tied_weights(rule, nudge_at):
+    """The chip's current nudge (into the output op-amps) and its summing-stage nudge (after the
+    activation) against the software placements of the same name."""
     chip = ep_chip(SIZES, bias=BIAS, init_std=0.3)
     net = software_twin(chip, SIZES, BIAS)
     before = [w.copy() for w in net.W]
-    run_chip(chip, rule)
-    run_software(net, rule)
+    run_chip(chip, rule, nudge_at)
+    run_software(net, rule, nudge_at)
     for n in range(2):
         moved = net.W[n] - before[n]
         assert np.abs(moved).max() > 1e-2
         np.testing.assert_allclose(chip_weights(chip, f"W{n}"), net.W[n], atol=ATOL)
 
 
-def test_continual_vector_field_equals_the_chips_on_untied_weights():
+@pytest.mark.parametrize("nudge_at", ["current", "activity"])
+def test_continual_vector_field_equals_the_chips_on_untied_weights(nudge_at):
     chip = ep_chip(SIZES, bias=BIAS, init_std=0.3, untied=True)
     net = software_twin(chip, SIZES, BIAS)
     net.back = [None, chip_weights(chip, "B1").T.copy()]          # B1 reads y -> h1: W1's orientation transposed
     b_before = net.back[1].copy()
-    run_chip(chip, "vf")
-    run_software(net, "vf")
-    assert np.abs(net.back[1] - b_before).max() > 1e-2
+    # At LR 0.3 the untied trajectory with the activity nudge is sensitive enough to carry the chip's
+    # ~1e-8 per-step pulse error to 2e-5 (1e-6 at 0.1, 7e-7 at 0.03); a wrong increment is off by ~1e-2.
+    lr = LR if nudge_at == "current" else 0.1
+    run_chip(chip, "vf", nudge_at, lr)
+    run_software(net, "vf", nudge_at, lr)
+    assert np.abs(net.back[1] - b_before).max() > 5e-3          # 500 x ATOL
     for n in range(2):
         np.testing.assert_allclose(chip_weights(chip, f"W{n}"), net.W[n], atol=ATOL)
     np.testing.assert_allclose(chip_weights(chip, "B1").T, net.back[1], atol=ATOL)
@@ -185,3 +193,30 @@ def test_activity_nudge_is_the_thesis_prototypical_step():
         np.testing.assert_array_equal(circuit.a[n], plain.a[n])
     with pytest.raises(ValueError, match="nudge_at = 'after'"):
         sw.SoftwareEP(net, T=5, K=2, beta=0.1, lrs=[0.1] * 3, nudge_at="after")
+
+
+def test_the_chips_summing_stage_adds_the_nudge_after_the_activation():
+    """Chip.settle(nudge_at='activity'): the output's new activity is its activation plus
+    beta (y - its held previous output); a current nudge goes through the activation instead.
+    Settling K steps at once equals K one-step settles that continue from ``held``."""
+    chip = ep_chip(SIZES, bias=BIAS, init_std=0.3)
+    x, y = batch()
+    free = chip.settle({"x": x}, steps=30)
+    plain = chip.settle({"x": x}, steps=1, init=free.states)
+    summed = chip.settle({"x": x}, steps=1, init=free.states, nudge={"y": (y, 0.3)}, nudge_at="activity")
+    np.testing.assert_allclose(summed.held["y"], plain.held["y"] + 0.3 * (y - free.held["y"]), atol=1e-12)
+    np.testing.assert_array_equal(summed.held["h1"], plain.held["h1"])
+    current = chip.settle({"x": x}, steps=1, init=free.states, nudge={"y": (y, 0.3)})
+    assert np.abs(current.held["y"] - summed.held["y"]).max() > 1e-3
+
+    at_once = chip.settle({"x": x}, steps=5, init=free.states, nudge={"y": (y, 0.3)}, nudge_at="activity")
+    res = free
+    for _ in range(5):
+        res = chip.settle({"x": x}, steps=1, init=res.states, hold=res.held, nudge={"y": (y, 0.3)},
+                          nudge_at="activity")
+    np.testing.assert_allclose(res.held["y"], at_once.held["y"], atol=1e-12)
+
+    with pytest.raises(ParameterError, match="nudge_at = 'after'"):
+        chip.settle({"x": x}, steps=1, nudge={"y": (y, 0.3)}, nudge_at="after")
+    with pytest.raises(ValueError, match="nudge_at = 'after'"):
+        EPConfig(nudge_at="after")
