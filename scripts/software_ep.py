@@ -36,6 +36,7 @@ import numpy as np
 
 from learning import ep_software as sw
 from learning.data import load_mnist, minibatches
+from learning.ep import weight_angle
 
 
 def main(argv=None):
@@ -78,7 +79,9 @@ def main(argv=None):
                           continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
                           rng=np.random.default_rng([args.seed, 2]))
     eye = np.eye(10)
-    metrics = {"epoch": [], "test_error": [], "seconds": []}
+    metrics = {"epoch": [], "test_error": [], "seconds": [], "weight_rms": []}
+    if net.back is not None:
+        metrics["angle"] = []      # Psi(W, B) per untied layer: C-VF degrades as it grows (thesis section 4.2)
     start = load_checkpoint(out, net, rng, model.rng, metrics) if args.resume else 0
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
@@ -90,6 +93,9 @@ def main(argv=None):
             metrics["epoch"].append(epoch + 1)
             metrics["test_error"].append(err)
             metrics["seconds"].append(time.perf_counter() - t0)
+            metrics["weight_rms"].append([float(np.sqrt(np.mean(w.astype(float) ** 2))) for w in net.W])
+            if "angle" in metrics:
+                metrics["angle"].append([weight_angle(w, b) for w, b in zip(net.W, net.back) if b is not None])
             print(f"epoch {epoch + 1}: test error {err * 100:.2f}%", flush=True)
         save_checkpoint(out, epoch + 1, net, rng, model.rng, {"args": vars(args), **metrics})
 
@@ -115,8 +121,8 @@ def load_checkpoint(out: Path, net, rng, model_rng, metrics: dict) -> int:
     rng.bit_generator.state = states["rng"]
     model_rng.bit_generator.state = states["model_rng"]
     saved = json.loads((out / "metrics.json").read_text())
-    for k in metrics:
-        metrics[k] = saved[k]
+    for k in metrics:      # a run begun before a metric existed gets None for its earlier epochs
+        metrics[k] = saved.get(k, [None] * len(saved["epoch"]))
     return states["epoch"]
 
 

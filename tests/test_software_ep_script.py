@@ -19,6 +19,8 @@ def test_resume_continues_the_same_run(tmp_path):
     straight, cut = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "cut"))
     assert straight["epoch"] == cut["epoch"] == [1, 2]
     assert straight["test_error"] == cut["test_error"]
+    assert straight["angle"] == cut["angle"] and len(straight["angle"][0]) == 1     # C-VF's Psi(W1, B1)
+    assert 0 < straight["angle"][0][0] < 90 and straight["weight_rms"] == cut["weight_rms"]
     with np.load(tmp_path / "straight" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
         assert {"W0", "W1", "back1"} <= set(a.files)
         for k in ("W0", "W1", "back1"):
