@@ -23,12 +23,14 @@ circuit's nudge before the activation, do not train. With ``--nudge-at activity`
 placement after the activation, they do, and C-EP gets closer to the thesis: RESULTS.md.)
 
 The weights, random states and metrics are checkpointed after every epoch
-(``checkpoint.npz``, ``metrics.json``); ``--resume`` continues from the last one.
+(``checkpoint.npz``, ``metrics.json``; the one before is kept as ``checkpoint.prev.npz``);
+``--resume`` continues from the last one.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -106,6 +108,9 @@ def save_checkpoint(out: Path, epoch: int, net, rng, model_rng, metrics: dict):
     arrays.update({f"back{n}": b for n, b in enumerate(net.back or []) if b is not None})
     states = json.dumps({"epoch": epoch, "rng": rng.bit_generator.state, "model_rng": model_rng.bit_generator.state})
     np.savez(out / "checkpoint.tmp.npz", states=np.array(states), **arrays)
+    if (out / "checkpoint.npz").exists():   # one epoch back, to replay an epoch that went wrong
+        shutil.copyfile(out / "checkpoint.npz", out / "checkpoint.prev.tmp.npz")   # a copy: never without a checkpoint
+        (out / "checkpoint.prev.tmp.npz").replace(out / "checkpoint.prev.npz")
     (out / "checkpoint.tmp.npz").replace(out / "checkpoint.npz")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
 
@@ -121,8 +126,11 @@ def load_checkpoint(out: Path, net, rng, model_rng, metrics: dict) -> int:
     rng.bit_generator.state = states["rng"]
     model_rng.bit_generator.state = states["model_rng"]
     saved = json.loads((out / "metrics.json").read_text())
-    for k in metrics:      # a run begun before a metric existed gets None for its earlier epochs
-        metrics[k] = saved.get(k, [None] * len(saved["epoch"]))
+    # only the epochs the checkpoint holds (it may be checkpoint.prev.npz put back); a run begun
+    # before a metric existed gets None for its earlier epochs
+    keep = sum(e <= states["epoch"] for e in saved["epoch"])
+    for k in metrics:
+        metrics[k] = saved.get(k, [None] * len(saved["epoch"]))[:keep]
     return states["epoch"]
 
 

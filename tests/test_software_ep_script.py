@@ -26,6 +26,15 @@ def test_resume_continues_the_same_run(tmp_path):
         for k in ("W0", "W1", "back1"):
             assert a[k].dtype == np.float32
             np.testing.assert_array_equal(a[k], b[k])
+    # the epoch before is kept: resuming from it replays epoch 2 exactly
+    (tmp_path / "cut" / "checkpoint.prev.npz").replace(tmp_path / "cut" / "checkpoint.npz")
+    sw.main(SMALL + ["--epochs", "2", "--out", str(tmp_path / "cut"), "--resume"])
+    with np.load(tmp_path / "straight" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
+        for k in ("W0", "W1", "back1"):
+            np.testing.assert_array_equal(a[k], b[k])
+    replayed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    for k in ("epoch", "test_error", "angle", "weight_rms"):      # epoch 2 once, not twice
+        assert replayed[k] == straight[k], k
 
 
 def test_plot_trials_overlays_runs_and_checks_labels(tmp_path):
