@@ -298,8 +298,9 @@ class Chip:
             ``beta (target - a_prev)`` to the activity it drives (a_prev: the
             stage's output one step before, held), the thesis' prototypical
             nudge, which a saturated activation does not scale down. The summing
-            stage is taken as ideal (no rails: its output stays within
-            [-beta, 1 + beta] for targets in [0, 1]).
+            stage is taken as ideal, with no rails of its own: for |beta| < 1 and
+            targets in [0, 1] its output stays within [-c, 1 + c],
+            c = |beta| / (1 - |beta|) (0.25 at the thesis' beta of 0.2).
         init : {group: states (K, n)}
             Starting integrator states (default 0).
         hold : {group: activities (K, n)}
