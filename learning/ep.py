@@ -91,7 +91,7 @@ class EPConfig:
         if self.rule not in RULES:
             raise ValueError(f"rule = {self.rule!r}; allowed: {', '.join(RULES)}")
         if self.nudge_at not in NUDGE_PLACES:
-            raise ValueError(f"nudge_at = {self.nudge_at!r}; allowed: {', '.join(NUDGE_PLACES)}")
+            raise ValueError(f"nudge_at = {self.nudge_at!r}; allowed: {', '.join(map(repr, NUDGE_PLACES))}")
         if self.rule == "vf" and self.estimator == "centred":
             raise ValueError("estimator = 'centred' is implemented for rule = 'ep' only "
                              "(use 'one-sided' or 'random' with the vector-field rule)")

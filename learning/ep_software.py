@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
+from circuits import NUDGE_PLACES   # the placements the chip's neuron circuits offer, by the same names
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -186,9 +188,6 @@ def preactivations(net: LayeredNet, a: list, drive0, nudge=None):
         y, beta = nudge
         u[L] = u[L] + beta * (y - a[L])
     return u
-
-
-NUDGE_PLACES = ("current", "activity")
 
 
 def step(net: LayeredNet, st: Settled, drive0, *, mode="discrete", eps=1.0, nudge=None,
