@@ -81,7 +81,7 @@ def main(argv=None):
                           continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
                           rng=np.random.default_rng([args.seed, 2]))
     eye = np.eye(10)
-    metrics = {"epoch": [], "test_error": [], "seconds": [], "weight_rms": []}
+    metrics = {"epoch": [], "test_error": [], "seconds": [], "weight_rms": [], "settle_gap": []}
     if net.back is not None:
         metrics["angle"] = []      # Psi(W, B) per untied layer: C-VF degrades as it grows (thesis section 4.2)
     start = load_checkpoint(out, net, rng, model.rng, metrics) if args.resume else 0
@@ -90,16 +90,35 @@ def main(argv=None):
         for idx in minibatches(len(x), 20, rng):
             model.train_batch(x[idx], eye[y[idx]])
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            err = float(np.mean(np.concatenate([model.predict(xt[i:i + 1000]) for i in range(0, len(xt), 1000)])
-                                != yt))
+            err, gap = evaluate(model, xt, yt)
             metrics["epoch"].append(epoch + 1)
             metrics["test_error"].append(err)
             metrics["seconds"].append(time.perf_counter() - t0)
+            metrics["settle_gap"].append(gap)
             metrics["weight_rms"].append([float(np.sqrt(np.mean(w.astype(float) ** 2))) for w in net.W])
             if "angle" in metrics:
                 metrics["angle"].append([weight_angle(w, b) for w, b in zip(net.W, net.back) if b is not None])
             print(f"epoch {epoch + 1}: test error {err * 100:.2f}%", flush=True)
         save_checkpoint(out, epoch + 1, net, rng, model.rng, {"args": vars(args), **metrics})
+
+
+def evaluate(model, xt, yt, chunk=1000):
+    """``(test error, settle gap)`` of the free phase on the test set.
+
+    The settle gap is the mean over test images of the largest change of any free activity in the
+    last free step. A settled net has it near 0; a discrete map caught in a two-step cycle (each
+    half of the layers alternating between two states) has it near 1, which is how the runaway of a
+    C-VF run looked after it began (RESULTS.md).
+    """
+    net, T = model.net, model.T
+    wrong, gaps = 0, []
+    for i in range(0, len(xt), chunk):
+        before, _ = sw.settle(net, xt[i:i + chunk], T - 1, mode=model.mode, eps=model.eps)
+        after, _ = sw.settle(net, xt[i:i + chunk], 1, mode=model.mode, eps=model.eps, start=before)
+        wrong += int(np.sum(np.argmax(after.a[-1], axis=1) != yt[i:i + chunk]))
+        gaps.append(np.max(np.abs(np.concatenate(after.a[1:], axis=1) - np.concatenate(before.a[1:], axis=1)),
+                           axis=1))
+    return wrong / len(xt), float(np.mean(np.concatenate(gaps)))
 
 
 def save_checkpoint(out: Path, epoch: int, net, rng, model_rng, metrics: dict):

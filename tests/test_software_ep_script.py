@@ -33,8 +33,30 @@ def test_resume_continues_the_same_run(tmp_path):
         for k in ("W0", "W1", "back1"):
             np.testing.assert_array_equal(a[k], b[k])
     replayed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
-    for k in ("epoch", "test_error", "angle", "weight_rms"):      # epoch 2 once, not twice
+    assert straight["settle_gap"] == cut["settle_gap"] and all(0 <= g <= 1 for g in straight["settle_gap"])
+    for k in ("epoch", "test_error", "angle", "weight_rms", "settle_gap"):      # epoch 2 once, not twice
         assert replayed[k] == straight[k], k
+
+
+def test_evaluate_gives_predict_s_error_and_the_last_step_s_change():
+    """The settle gap is ~0 for a net that settles and ~1 for one caught in a two-step cycle."""
+    from learning import ep_software as sw_lib
+    sw = load_script("software_ep")
+    rng = np.random.default_rng(0)
+    act = sw_lib.Activation("sigmoid", 4.0, 0.5)
+    net = sw_lib.LayeredNet.glorot((6, 5, 3), (1, 1, 0), rng, [act] * 2)
+    model = sw_lib.SoftwareEP(net, T=30, K=3, beta=0.1, lrs=[0.1, 0.1])
+    x, y = rng.random((50, 6)), rng.integers(0, 3, 50)
+    err, gap = sw.evaluate(model, x, y, chunk=20)
+    assert err == np.mean(model.predict(x) != y)
+    assert gap < 1e-3
+    # strong negative hidden-output feedback: a synchronous step flips both layers (period 2)
+    net.W[0][...] = 0.0
+    net.W[1][...] = 0.0
+    net.W[1][:5, :] = -40.0
+    net.W[1][5, :] = 20.0                 # the hidden bias unit's row: output pre-activation 20 - 40 * sum(h)
+    _, gap = sw.evaluate(model, x, y, chunk=20)
+    assert gap > 0.99
 
 
 def test_plot_trials_overlays_runs_and_checks_labels(tmp_path):
