@@ -69,3 +69,20 @@ def test_plot_trials_overlays_runs_and_checks_labels(tmp_path):
     assert out.stat().st_size > 1000
     with pytest.raises(SystemExit):
         plot.main([str(tmp_path / "a"), str(tmp_path / "b"), "--labels", "only one", "-o", str(out)])
+
+
+def test_plot_trials_draws_the_per_epoch_diagnostics(tmp_path):
+    plot = load_script("plot_trials")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "metrics.json").write_text(json.dumps({
+        "epoch": [1, 2, 3], "test_error": [0.3, 0.1, 0.9], "weight_rms": [[0.04, 0.06], [0.04, 0.08], [0.4, 10.0]],
+        "angle": [[45.0], [40.0], [4.0]], "settle_gap": [None, 1e-4, 0.4]}))
+    epochs, gap = plot.read_metric(tmp_path / "a", "settle_gap")     # an epoch without the metric is left out
+    assert list(epochs) == [2, 3] and list(gap) == [1e-4, 0.4]
+    assert list(plot.read_metric(tmp_path / "a", "weight_rms")[1]) == [0.06, 0.08, 10.0]    # the top layer's
+    out = tmp_path / "diag.png"
+    plot.main([str(tmp_path / "a"), "--panels", "weight_rms", "angle", "settle_gap", "--ymax", "100", "-o", str(out)])
+    assert out.stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        plot.main([str(tmp_path / "a"), "--panels", "loss", "-o", str(out)])
+
