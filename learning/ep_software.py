@@ -248,6 +248,22 @@ def settle(net: LayeredNet, x, steps: int, *, mode="discrete", eps=1.0, nudge=No
     return st, seq
 
 
+def settle_gap(net: LayeredNet, x, steps: int, *, mode="discrete", eps=1.0):
+    """``(Settled after steps, gap per sample)``: the largest change of any free activity at the last step.
+
+    A settled sample has a gap near 0. In the discrete (synchronous) map, layer n
+    at step t+1 depends on layers n +- 1 at step t only, so the odd and even
+    half-steps run as two independent copies of the network; when they land in
+    different fixed points the state alternates between them (a two-step cycle)
+    and the gap is of order 1. Such samples are what C-VF turns into large weight
+    changes (scripts/cycle_probe.py).
+    """
+    before, _ = settle(net, x, steps - 1, mode=mode, eps=eps)
+    after, _ = settle(net, x, 1, mode=mode, eps=eps, start=before)
+    gap = np.max(np.abs(np.concatenate(after.a[1:], axis=1) - np.concatenate(before.a[1:], axis=1)), axis=1)
+    return after, gap
+
+
 def products(net: LayeredNet, a: list) -> list:
     """dPhi/dW_n up to sign: A_n^T A_{n+1}, summed over the batch, one per weight matrix."""
     return [net.with_bias(n, a[n]).T @ net.with_bias(n + 1, a[n + 1]) for n in range(net.depth)]

@@ -70,16 +70,7 @@ def main(argv=None):
     x, y = load_mnist("train")
     x, y = x[:args.train], y[:args.train]
     xt, yt = load_mnist("test")
-    sizes = (784, *args.hidden, 10)
-    act = sw.Activation("sigmoid", 4.0, 0.5)
-    rng = np.random.default_rng(args.seed)
-    net = sw.LayeredNet.glorot(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1),
-                               dtype=np.dtype(args.dtype))
-    if args.angle is not None:
-        net.untie(args.angle, np.random.default_rng([args.seed, 3]))
-    model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
-                          continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
-                          rng=np.random.default_rng([args.seed, 2]))
+    net, model, rng = build(args)
     eye = np.eye(10)
     metrics = {"epoch": [], "test_error": [], "seconds": [], "weight_rms": [], "settle_gap": []}
     if net.back is not None:
@@ -102,22 +93,33 @@ def main(argv=None):
         save_checkpoint(out, epoch + 1, net, rng, model.rng, {"args": vars(args), **metrics})
 
 
+def build(args):
+    """``(net, model, rng)`` of a run from its arguments (``rng`` draws the mini-batch order)."""
+    sizes = (784, *args.hidden, 10)
+    act = sw.Activation("sigmoid", 4.0, 0.5)
+    rng = np.random.default_rng(args.seed)
+    net = sw.LayeredNet.glorot(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1),
+                               dtype=np.dtype(args.dtype))
+    if args.angle is not None:
+        net.untie(args.angle, np.random.default_rng([args.seed, 3]))
+    model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
+                          continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
+                          rng=np.random.default_rng([args.seed, 2]))
+    return net, model, rng
+
+
 def evaluate(model, xt, yt, chunk=1000):
     """``(test error, settle gap)`` of the free phase on the test set.
 
-    The settle gap is the mean over test images of the largest change of any free activity in the
-    last free step. A settled net has it near 0; a discrete map caught in a two-step cycle (each
-    half of the layers alternating between two states) has it near 1, which is how the runaway of a
-    C-VF run looked after it began (RESULTS.md).
+    The settle gap is the mean over test images of :func:`learning.ep_software.settle_gap`,
+    the largest change of any free activity in the last free step: near 0 for a settled net,
+    near 1 for one caught in a two-step cycle, as the collapsed C-VF run was (RESULTS.md).
     """
-    net, T = model.net, model.T
     wrong, gaps = 0, []
     for i in range(0, len(xt), chunk):
-        before, _ = sw.settle(net, xt[i:i + chunk], T - 1, mode=model.mode, eps=model.eps)
-        after, _ = sw.settle(net, xt[i:i + chunk], 1, mode=model.mode, eps=model.eps, start=before)
-        wrong += int(np.sum(np.argmax(after.a[-1], axis=1) != yt[i:i + chunk]))
-        gaps.append(np.max(np.abs(np.concatenate(after.a[1:], axis=1) - np.concatenate(before.a[1:], axis=1)),
-                           axis=1))
+        st, gap = sw.settle_gap(model.net, xt[i:i + chunk], model.T, mode=model.mode, eps=model.eps)
+        wrong += int(np.sum(np.argmax(st.a[-1], axis=1) != yt[i:i + chunk]))
+        gaps.append(gap)
     return wrong / len(xt), float(np.mean(np.concatenate(gaps)))
 
 
@@ -136,12 +138,7 @@ def save_checkpoint(out: Path, epoch: int, net, rng, model_rng, metrics: dict):
 
 def load_checkpoint(out: Path, net, rng, model_rng, metrics: dict) -> int:
     """Restore what :func:`save_checkpoint` wrote; returns the number of completed epochs."""
-    with np.load(out / "checkpoint.npz") as ck:
-        for n in range(len(net.W)):
-            net.W[n][...] = ck[f"W{n}"]
-            if net.back is not None and net.back[n] is not None:
-                net.back[n][...] = ck[f"back{n}"]
-        states = json.loads(str(ck["states"]))
+    states = load_weights(out / "checkpoint.npz", net)
     rng.bit_generator.state = states["rng"]
     model_rng.bit_generator.state = states["model_rng"]
     saved = json.loads((out / "metrics.json").read_text())
@@ -151,6 +148,16 @@ def load_checkpoint(out: Path, net, rng, model_rng, metrics: dict) -> int:
     for k in metrics:
         metrics[k] = saved.get(k, [None] * len(saved["epoch"]))[:keep]
     return states["epoch"]
+
+
+def load_weights(path: Path, net) -> dict:
+    """Put a checkpoint's weights into ``net`` (built by :func:`build`); returns its saved states."""
+    with np.load(path) as ck:
+        for n in range(len(net.W)):
+            net.W[n][...] = ck[f"W{n}"]
+            if net.back is not None and net.back[n] is not None:
+                net.back[n][...] = ck[f"back{n}"]
+        return json.loads(str(ck["states"]))
 
 
 if __name__ == "__main__":

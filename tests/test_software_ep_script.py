@@ -86,3 +86,29 @@ def test_plot_trials_draws_the_per_epoch_diagnostics(tmp_path):
     with pytest.raises(SystemExit):
         plot.main([str(tmp_path / "a"), "--panels", "loss", "-o", str(out)])
 
+
+
+def test_cycle_probe_counts_cycling_images_and_measures_their_weight_changes(tmp_path):
+    sw = load_script("software_ep")
+    probe = load_script("cycle_probe")
+    run = tmp_path / "run"
+    sw.main(SMALL + ["--epochs", "1", "--out", str(run)])
+    x = np.random.default_rng(1).random((30, 784))
+    y = np.arange(30) % 10
+    r = probe.probe(run, x, y, threshold=0.5, batch=10, settled_below=0.5)
+    assert r["epoch"] == 1 and r["images"] == 30 and r["cycling"] == 0 and r["mean_gap"] < 0.5
+    assert set(r["kicks"]) == {"settled, beta +0.2", "settled, beta -0.2"}
+    # strong negative hidden-output feedback (as in the evaluate test): every image cycles
+    with np.load(run / "checkpoint.npz") as ck:
+        arrays = dict(ck)
+    arrays["W0"][...] = 0.0
+    arrays["W1"][...] = 0.0
+    arrays["back1"][...] = 0.0
+    arrays["W1"][:8, :] = arrays["back1"][:8, :] = -40.0
+    arrays["W1"][8, :] = 20.0
+    np.savez(run / "checkpoint.npz", **arrays)
+    r = probe.probe(run, x, y, threshold=0.5, batch=10)
+    assert r["cycling"] == 30 and set(r["kicks"]) == {"cycling, beta +0.2", "cycling, beta -0.2"}
+    k = r["kicks"]["cycling, beta -0.2"]
+    assert k["batch"] == 10 and len(k["dW"]) == 2 and k["dB"][0] is None and k["dB"][1] > 0
+    assert k["W"][1] > 0 and -1 <= k["cos_dW_dB"][1] <= 1
