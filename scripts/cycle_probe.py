@@ -34,7 +34,7 @@ from learning.data import load_mnist  # noqa: E402
 
 def probe(run: Path, x, y, *, threshold: float, batch: int, settled_below: float = 1e-4, chunk: int = 2000) -> dict:
     """The counts and weight changes described in the module docstring, for one run."""
-    args = argparse.Namespace(**json.loads((run / "metrics.json").read_text())["args"])
+    args = software_ep.run_args(run)
     net, _, _ = software_ep.build(args)
     states = software_ep.load_weights(run / "checkpoint.npz", net)
     x = x.astype(net.dtype)
@@ -92,9 +92,9 @@ def main(argv=None):
             extra = (f"  |dB| {_fmt(k['dB'], '.2e')}  cos(dW, dB) {_fmt(k['cos_dW_dB'], '+.3f')}"
                      if "dB" in k else "")
             print(f"  {label} ({k['batch']} images): |dW| {_fmt(k['dW'], '.2e')}{extra}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1))
+        if args.out:        # after every run: a long probe that stops keeps what it measured
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1))
     return results
 
 

@@ -41,7 +41,7 @@ from learning.data import load_mnist, minibatches
 from learning.ep import weight_angle
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--T", type=int, default=30)
@@ -64,7 +64,18 @@ def main(argv=None):
                     help="vector-field EP on untied weights, backward ones drawn at this angle (degrees)")
     ap.add_argument("--out", default="results/ep_software")
     ap.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def run_args(run: Path) -> argparse.Namespace:
+    """The arguments a run was started with (from its metrics.json), defaults for those it predates."""
+    args = parser().parse_args([])
+    vars(args).update(json.loads((Path(run) / "metrics.json").read_text())["args"])
+    return args
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     x, y = load_mnist("train")

@@ -107,6 +107,11 @@ def test_cycle_probe_counts_cycling_images_and_measures_their_weight_changes(tmp
     arrays["W1"][:8, :] = arrays["back1"][:8, :] = -40.0
     arrays["W1"][8, :] = 20.0
     np.savez(run / "checkpoint.npz", **arrays)
+    # a run begun before --nudge-at existed: its arguments get the defaults (the circuit's nudge)
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["args"]["nudge_at"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert sw.run_args(run).nudge_at == "current" and sw.run_args(run).angle == 45
     r = probe.probe(run, x, y, threshold=0.5, batch=10)
     assert r["cycling"] == 30 and set(r["kicks"]) == {"cycling, beta +0.2", "cycling, beta -0.2"}
     k = r["kicks"]["cycling, beta -0.2"]
