@@ -62,9 +62,11 @@ def probe(run: Path, x, y, *, threshold: float, batch: int, settled_below: float
     return result
 
 
-def cosine(u, v) -> float:
+def cosine(u, v) -> float | None:
+    """The cosine between two arrays; None when either is zero (a matrix the nudged phase left alone)."""
     u, v = np.ravel(u).astype(float), np.ravel(v).astype(float)
-    return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+    norms = np.linalg.norm(u) * np.linalg.norm(v)
+    return float(u @ v / norms) if norms > 0 else None
 
 
 def _fmt(values, spec: str) -> str:
