@@ -29,17 +29,30 @@ from learning.ep_software import LayeredNet, Settled, advance, input_drive, prea
 
 
 def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K: int, lrs, *, rule="ep",
-                           mode="discrete", eps=1.0, nudge_at="current", dense: bool | None = None) -> Settled:
+                           mode="discrete", eps=1.0, nudge_at="current", dense: bool | None = None,
+                           frozen=()) -> Settled:
     """Run K nudged steps from ``free`` with the weights moving at each; apply the moves to ``net``.
 
     ``lrs``: one learning rate per weight matrix (a backward matrix shares its
     forward matrix's). ``dense``: keep the VF changes of tiles n >= 1 dense
     (True) or as factors (False); None chooses by size. ``nudge_at``: as in
-    :func:`learning.ep_software.step`. Returns the last nudged state.
+    :func:`learning.ep_software.step`. ``frozen``: tiles whose bias row (the
+    lower layer's bias unit) must not move. Returns the last nudged state.
     """
     L, B = net.depth, len(x)
     coef = [lr / (beta * B) for lr in lrs]
-    biased = lambda st: [net.with_bias(n, st.a[n]) for n in range(L + 1)]   # noqa: E731
+
+    def biased(st):
+        return [net.with_bias(n, st.a[n]) for n in range(L + 1)]
+
+    def pre(n, a):
+        """A tile's pre-side factor: a frozen bias row gets a zero bias column, so it never moves."""
+        if n not in frozen:
+            return a
+        a = a.copy()
+        a[:, -1] = 0.0
+        return a
+
     a0 = biased(free)
     fwd = [_no_factors(a0, n) for n in range(L)]     # dW_n = Lf^T Rf, coefficients folded into Rf
     bwd = [_no_factors(a0, n) for n in range(L)]     # dback_n (untied nets only)
@@ -70,12 +83,12 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
         for n in range(L):
             c = coef[n]
             if rule == "ep":
-                fwd[n] = (np.vstack([a_cur[n], a0[n]]), np.vstack([c * a_cur[n + 1], -c * a0[n + 1]]))
+                fwd[n] = (pre(n, np.vstack([a_cur[n], a0[n]])), np.vstack([c * a_cur[n + 1], -c * a0[n + 1]]))
                 continue
             if n == 0:      # the clamped input never changes, so the first tile's VF terms telescope too
-                fwd[0] = (a0[0], c * (a_cur[1] - a0[1]))
+                fwd[0] = (pre(0, a0[0]), c * (a_cur[1] - a0[1]))
                 continue
-            term_f = (a_prev[n], c * (a_cur[n + 1] - a_prev[n + 1]))
+            term_f = (pre(n, a_prev[n]), c * (a_cur[n + 1] - a_prev[n + 1]))
             term = (a_cur[n] - a_prev[n], c * a_prev[n + 1])
             if dense[n]:                # bwd[n] is fwd[n] itself on a tied net
                 fwd[n] += term_f[0].T @ term_f[1]

@@ -134,6 +134,19 @@ class LayeredNet:
             ws.append(rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])).astype(dtype))
         return cls(tuple(sizes), tuple(bias), ws, activations)
 
+    @classmethod
+    def fan_in(cls, sizes, bias, rng: np.random.Generator, activations=None, dtype=np.float64):
+        """Every entry of ``W[n]`` uniform in +-1/sqrt(size_n), bias rows included.
+
+        The initialisation of the thesis' code (ernoult/continualEP: PyTorch's
+        ``nn.Linear`` default, weights and biases alike); for the 784-512-10 net its
+        weights are 0.52x (input side) and 0.41x (output side) Glorot's."""
+        ws = []
+        for n in range(len(sizes) - 1):
+            a = 1.0 / np.sqrt(sizes[n])
+            ws.append(rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])).astype(dtype))
+        return cls(tuple(sizes), tuple(bias), ws, activations)
+
     @property
     def dtype(self):
         """The weights' precision (float64 by default; float32 as the thesis' GPU code ran)."""
@@ -399,11 +412,13 @@ class SoftwareEP:
     faster); False updates the matrices step by step (the reference).
     ``nudge_at``: ``current`` (into the output neurons, as on the chip) or
     ``activity`` (added after the activation, the thesis' prototypical setting).
+    ``frozen_hidden_bias``: the hidden layers' biases are never updated (the
+    output's are), as in the thesis' C-VF code.
     """
 
     def __init__(self, net: LayeredNet, *, T: int, K: int, beta: float, lrs, mode="discrete", eps=1.0,
                  estimator="one-sided", continual=False, rule="ep", lowrank=True, nudge_at="current",
-                 rng: np.random.Generator | None = None):
+                 frozen_hidden_bias=False, rng: np.random.Generator | None = None):
         if rule not in ("ep", "vf"):
             raise ValueError(f"rule = {rule!r}; allowed: 'ep', 'vf'")
         split_nudge(None, nudge_at)             # checks nudge_at now, not at the first nudged step
@@ -416,6 +431,8 @@ class SoftwareEP:
         self.net, self.T, self.K, self.beta = net, T, K, beta
         self.lrs, self.mode, self.eps, self.estimator = list(lrs), mode, eps, estimator
         self.continual, self.rule, self.lowrank, self.nudge_at = continual, rule, lowrank, nudge_at
+        # tile n's bias row (its lower layer's bias unit) drives layer n + 1: a hidden layer for n < L - 1
+        self.frozen = tuple(n for n in range(net.depth - 1) if net.bias[n]) if frozen_hidden_bias else ()
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
     def _draw_beta(self):
@@ -440,6 +457,8 @@ class SoftwareEP:
             dt = self.net.dtype
             return self._train_continual(np.atleast_2d(np.asarray(x, dtype=dt)), np.asarray(y, dtype=dt))
         stat, free = self.statistic(x, y)
+        for n in self.frozen:
+            stat[n][-1] = 0.0
         for w, d, lr in zip(self.net.W, stat, self.lrs):
             w += lr * d
         return free
@@ -451,7 +470,7 @@ class SoftwareEP:
         if self.lowrank:
             from learning.ep_lowrank import continual_nudged_phase   # it builds on this module
             continual_nudged_phase(net, x, y, free, beta, self.K, self.lrs, rule=self.rule, mode=self.mode,
-                                   eps=self.eps, nudge_at=self.nudge_at)
+                                   eps=self.eps, nudge_at=self.nudge_at, frozen=self.frozen)
             return free
         scale = 1.0 / (beta * len(x))
         prev = free
@@ -463,6 +482,8 @@ class SoftwareEP:
                 fwd, bwd = vf_increments(net, prev.a, cur.a)
             else:
                 fwd, bwd = [p1 - p0 for p1, p0 in zip(products(net, cur.a), products(net, prev.a))], None
+            for n in self.frozen:
+                fwd[n][-1] = 0.0
             for n, lr in enumerate(self.lrs):
                 net.W[n] += lr * scale * fwd[n]
                 if bwd is not None and bwd[n] is not None:

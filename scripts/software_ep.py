@@ -23,8 +23,9 @@ circuit's nudge before the activation, do not train. With ``--nudge-at activity`
 placement after the activation, they do, and C-EP gets closer to the thesis: RESULTS.md.)
 
 The weights, random states and metrics are checkpointed after every epoch
-(``checkpoint.npz``, ``metrics.json``; the one before is kept as ``checkpoint.prev.npz``);
-``--resume`` continues from the last one.
+(``checkpoint.npz``, ``metrics.json``; the one before is kept as ``checkpoint.prev.npz``,
+and with ``--keep-checkpoints`` every one in ``checkpoints/``); ``--resume`` continues from the
+last one, and from an older one put in its place it replays the epochs after it.
 """
 from __future__ import annotations
 
@@ -62,8 +63,15 @@ def parser() -> argparse.ArgumentParser:
                          "activation, the thesis' prototypical setting")
     ap.add_argument("--angle", type=float, default=None,
                     help="vector-field EP on untied weights, backward ones drawn at this angle (degrees)")
+    ap.add_argument("--init", choices=("glorot", "fan-in"), default="glorot",
+                    help="glorot: Glorot-uniform (the thesis' text); fan-in: U(+-1/sqrt(fan-in)), biases too "
+                         "(the thesis' code, PyTorch's default)")
+    ap.add_argument("--frozen-hidden-bias", action="store_true",
+                    help="never update the hidden layers' biases (the thesis' C-VF code)")
     ap.add_argument("--out", default="results/ep_software")
     ap.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    ap.add_argument("--keep-checkpoints", action="store_true",
+                    help="also keep every epoch's checkpoint, as checkpoints/epoch_NNN.npz (to replay any epoch)")
     return ap
 
 
@@ -102,6 +110,9 @@ def main(argv=None):
                 metrics["angle"].append([weight_angle(w, b) for w, b in zip(net.W, net.back) if b is not None])
             print(f"epoch {epoch + 1}: test error {err * 100:.2f}%", flush=True)
         save_checkpoint(out, epoch + 1, net, rng, model.rng, {"args": vars(args), **metrics})
+        if args.keep_checkpoints:
+            (out / "checkpoints").mkdir(exist_ok=True)
+            shutil.copyfile(out / "checkpoint.npz", out / "checkpoints" / f"epoch_{epoch + 1:03d}.npz")
 
 
 def build(args):
@@ -109,13 +120,13 @@ def build(args):
     sizes = (784, *args.hidden, 10)
     act = sw.Activation("sigmoid", 4.0, 0.5)
     rng = np.random.default_rng(args.seed)
-    net = sw.LayeredNet.glorot(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1),
-                               dtype=np.dtype(args.dtype))
+    init = sw.LayeredNet.glorot if args.init == "glorot" else sw.LayeredNet.fan_in
+    net = init(sizes, (1,) * (len(sizes) - 1) + (0,), rng, [act] * (len(sizes) - 1), dtype=np.dtype(args.dtype))
     if args.angle is not None:
         net.untie(args.angle, np.random.default_rng([args.seed, 3]))
     model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
                           continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
-                          rng=np.random.default_rng([args.seed, 2]))
+                          frozen_hidden_bias=args.frozen_hidden_bias, rng=np.random.default_rng([args.seed, 2]))
     return net, model, rng
 
 

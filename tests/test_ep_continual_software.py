@@ -154,6 +154,43 @@ def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle,
             np.testing.assert_allclose(fast.back[n], ref.back[n], atol=1e-12)
 
 
+@pytest.mark.parametrize("rule,angle,continual,lowrank", [("ep", None, True, True), ("ep", None, True, False),
+                                                          ("vf", 45.0, True, True), ("vf", 45.0, True, False),
+                                                          ("vf", None, True, True), ("ep", None, False, True)])
+def test_frozen_hidden_biases_never_move_and_the_rest_trains_as_without(rule, angle, continual, lowrank):
+    """The thesis' C-VF code never updates the hidden layers' biases; both continual paths must agree."""
+    x, y = batch()
+    runs = {}
+    for frozen in (True, False):
+        for low in {lowrank, False}:
+            net = sw.LayeredNet.fan_in((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3))
+            if angle is not None:
+                net.untie(angle, np.random.default_rng(2))
+            model = sw.SoftwareEP(net, T=30, K=12, beta=0.2, lrs=[0.3, 0.2, 0.1], continual=continual, rule=rule,
+                                  lowrank=low, estimator="random" if continual else "one-sided",
+                                  nudge_at="activity", frozen_hidden_bias=frozen, rng=np.random.default_rng(5))
+            for _ in range(3):
+                model.train_batch(x, y)
+            runs[frozen, low] = net
+    start = sw.LayeredNet.fan_in((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3))
+    frozen_net, free_net = runs[True, lowrank], runs[False, lowrank]
+    for n in (0, 1):      # the bias rows driving the two hidden layers
+        np.testing.assert_array_equal(frozen_net.W[n][-1], start.W[n][-1])
+        assert np.abs(free_net.W[n][-1] - start.W[n][-1]).max() > 1e-3
+    assert np.abs(frozen_net.W[2][-1] - start.W[2][-1]).max() > 1e-3          # the output's bias trains
+    for n in range(3):
+        assert np.abs(frozen_net.W[n][:-1] - start.W[n][:-1]).max() > 1e-2
+        np.testing.assert_allclose(runs[True, lowrank].W[n], runs[True, False].W[n], atol=1e-12)
+
+
+def test_fan_in_initialisation_is_the_thesis_code_s():
+    net = sw.LayeredNet.fan_in((784, 512, 10), (1, 1, 0), np.random.default_rng(0))
+    for w, fan_in in zip(net.W, (784, 512)):
+        bound = 1 / np.sqrt(fan_in)
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+        assert np.sqrt(np.mean(w ** 2)) == pytest.approx(bound / np.sqrt(3), rel=0.02)
+
+
 @pytest.mark.parametrize("rule,angle", [("ep", None), ("vf", 45.0)])
 def test_float32_net_stays_float32_and_tracks_float64(rule, angle):
     """``glorot(..., dtype=float32)`` (the precision the thesis' GPU code ran at, and ~1.5x faster here):

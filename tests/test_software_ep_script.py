@@ -13,7 +13,9 @@ SMALL = ["--train", "40", "--hidden", "8", "--T", "4", "--K", "3", "--beta", "0.
 
 def test_resume_continues_the_same_run(tmp_path):
     sw = load_script("software_ep")
-    sw.main(SMALL + ["--epochs", "2", "--out", str(tmp_path / "straight")])
+    sw.main(SMALL + ["--epochs", "2", "--out", str(tmp_path / "straight"), "--keep-checkpoints"])
+    assert sorted(p.name for p in (tmp_path / "straight" / "checkpoints").iterdir()) == ["epoch_001.npz",
+                                                                                           "epoch_002.npz"]
     sw.main(SMALL + ["--epochs", "1", "--out", str(tmp_path / "cut")])
     sw.main(SMALL + ["--epochs", "2", "--out", str(tmp_path / "cut"), "--resume"])
     straight, cut = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "cut"))
