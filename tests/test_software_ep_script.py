@@ -119,3 +119,19 @@ def test_cycle_probe_counts_cycling_images_and_measures_their_weight_changes(tmp
     k = r["kicks"]["cycling, beta -0.2"]
     assert k["batch"] == 10 and len(k["dW"]) == 2 and k["dB"][0] is None and k["dB"][1] > 0
     assert k["W"][1] > 0 and -1 <= k["cos_dW_dB"][1] <= 1
+
+
+def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
+    sw = load_script("software_ep")
+    rp = load_script("replay_epoch")
+    run = tmp_path / "run"
+    sw.main(SMALL + ["--epochs", "2", "--out", str(run), "--keep-checkpoints"])
+    rec = rp.replay(run, 2)
+    assert bool(rec["exact"])                  # the same weights as the run's own epoch 2
+    assert rec["beta"].shape == (2,) and set(np.abs(rec["beta"])) == {0.2}     # 40 images, batches of 20
+    assert rec["dW"].shape == rec["rms"].shape == (2, 3)                        # W0, W1 and back1
+    assert (rec["dW"] > 0).all() and rec["cycling"].shape == rec["max_gap"].shape == (2,)
+    with pytest.raises(ValueError, match="holds epoch 1"):
+        rp.replay(run, 3, start=run / "checkpoints" / "epoch_001.npz")
+    rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "r.npz")])
+    assert (tmp_path / "r.npz").exists()

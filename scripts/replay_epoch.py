@@ -1,0 +1,94 @@
+"""Replay one epoch of a ``scripts/software_ep.py`` run mini-batch by mini-batch, recording what moves.
+
+    python scripts/replay_epoch.py runs/cvf_software_45_thesis_activity_s1 --epoch 83 \
+        --out results/replay/cvf45_s1_epoch83.npz
+
+The run must have kept the checkpoint of the epoch before (``--keep-checkpoints``,
+or ``checkpoint.prev.npz`` when ``--from`` names it). From it, the weights and both
+random states are restored and the epoch is run again exactly (the end is checked
+against the run's own checkpoint of that epoch when there is one). For every
+mini-batch it records: the sign of the drawn beta, how many of its images the free
+phase leaves in a two-step cycle (settle gap > 0.5) and the largest gap, the Frobenius
+norm of each weight matrix's change, and every matrix's rms after it. This is how a
+C-VF collapse that an epoch-level metric only dates can be traced to its mini-batch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import software_ep  # noqa: E402
+from learning import ep_software as sw  # noqa: E402
+from learning.data import load_mnist, minibatches  # noqa: E402
+
+
+def replay(run: Path, epoch: int, start: Path | None = None, threshold: float = 0.5) -> dict:
+    """Per-batch records of ``epoch`` (1-based), replayed from the checkpoint after ``epoch - 1``."""
+    args = software_ep.run_args(run)
+    net, model, rng = software_ep.build(args)
+    start = start or run / "checkpoints" / f"epoch_{epoch - 1:03d}.npz"
+    states = software_ep.load_weights(start, net)
+    if states["epoch"] != epoch - 1:
+        raise ValueError(f"{start} holds epoch {states['epoch']}; replaying epoch {epoch} needs epoch {epoch - 1}")
+    rng.bit_generator.state = states["rng"]
+    model.rng.bit_generator.state = states["model_rng"]
+    betas = []
+    draw = model._draw_beta
+
+    def recorded_draw():
+        b = draw()
+        betas.append(b)
+        return b
+
+    model._draw_beta = recorded_draw
+    x, y = load_mnist("train")
+    x, y = x[:args.train], y[:args.train]
+    eye = np.eye(10)
+    mats = lambda: list(net.W) + [b for b in (net.back or []) if b is not None]   # noqa: E731
+    rec = {"cycling": [], "max_gap": [], "dW": [], "rms": []}
+    for idx in minibatches(len(x), 20, rng):
+        _, gap = sw.settle_gap(net, np.asarray(x[idx], dtype=net.dtype), args.T, mode=model.mode, eps=model.eps)
+        before = [m.copy() for m in mats()]
+        model.train_batch(x[idx], eye[y[idx]])
+        rec["cycling"].append(int(np.sum(gap > threshold)))
+        rec["max_gap"].append(float(gap.max()))
+        rec["dW"].append([float(np.linalg.norm(m - b)) for m, b in zip(mats(), before)])
+        rec["rms"].append([float(np.sqrt(np.mean(m.astype(float) ** 2))) for m in mats()])
+    out = {k: np.asarray(v) for k, v in rec.items()}
+    out["beta"] = np.asarray(betas)
+    end = run / "checkpoints" / f"epoch_{epoch:03d}.npz"
+    if end.exists():        # the replay must be the run itself, or its records mean nothing
+        with np.load(end) as ck:
+            same = [np.array_equal(ck[f"W{n}"], w) for n, w in enumerate(net.W)]
+            same += [np.array_equal(ck[f"back{n}"], b) for n, b in enumerate(net.back or []) if b is not None]
+            out["exact"] = np.asarray(all(same))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="a run directory of scripts/software_ep.py")
+    ap.add_argument("--epoch", type=int, required=True, help="the epoch to replay (1-based)")
+    ap.add_argument("--from", dest="start", type=Path, default=None,
+                    help="the checkpoint to start from (default: the run's checkpoints/epoch_{E-1}.npz)")
+    ap.add_argument("--out", type=Path, required=True, help="write the per-batch records here (.npz)")
+    args = ap.parse_args(argv)
+    rec = replay(args.run, args.epoch, args.start)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, **rec)
+    rms_top = rec["rms"][:, len(software_ep.run_args(args.run).hidden)]       # the top forward matrix
+    jump = int(np.argmax(rec["dW"].max(axis=1)))
+    print(f"epoch {args.epoch}: {len(rec['beta'])} mini-batches, {int((rec['cycling'] > 0).sum())} with a cycling "
+          f"image; top-layer rms {rms_top[0]:.4f} -> {rms_top[-1]:.4f}; largest change at batch {jump} "
+          f"(beta {rec['beta'][jump]:+g}, {rec['cycling'][jump]} cycling, |dW| {json.dumps(rec['dW'][jump].round(4).tolist())})"
+          + ("" if "exact" not in rec else f"; replay equals the run: {bool(rec['exact'])}"))
+
+
+if __name__ == "__main__":
+    main()
