@@ -52,6 +52,8 @@ def replay(run: Path, epoch: int, start: Path | None = None, threshold: float = 
     eye = np.eye(10)
     mats = lambda: list(net.W) + [b for b in (net.back or []) if b is not None]   # noqa: E731
     rec = {"cycling": [], "max_gap": [], "dW": [], "rms": []}
+    rms_start = [float(np.sqrt(np.mean(m.astype(float) ** 2))) for m in mats()]
+    size = [m.size for m in mats()]
     for idx in minibatches(len(x), 20, rng):
         _, gap = sw.settle_gap(net, np.asarray(x[idx], dtype=net.dtype), args.T, mode=model.mode, eps=model.eps)
         before = [m.copy() for m in mats()]
@@ -62,6 +64,7 @@ def replay(run: Path, epoch: int, start: Path | None = None, threshold: float = 
         rec["rms"].append([float(np.sqrt(np.mean(m.astype(float) ** 2))) for m in mats()])
     out = {k: np.asarray(v) for k, v in rec.items()}
     out["beta"] = np.asarray(betas)
+    out["rms_start"], out["size"] = np.asarray(rms_start), np.asarray(size)
     end = run / "checkpoints" / f"epoch_{epoch:03d}.npz"
     if end.exists():        # the replay must be the run itself, or its records mean nothing
         with np.load(end) as ck:
@@ -71,6 +74,47 @@ def replay(run: Path, epoch: int, start: Path | None = None, threshold: float = 
     return out
 
 
+def growth_by_kind(rec: dict, top: int) -> dict:
+    """The change of the top matrix's squared norm, summed over the mini-batches of each kind.
+
+    Kinds: with or without a cycling image, at +beta or at -beta. The four sums add
+    up to the epoch's change; they split a runaway into the batches that drive it."""
+    d = _norm_sq_changes(rec, top)
+    cyc, pos = rec["cycling"] > 0, rec["beta"] > 0
+    return {f"{'cycling' if c else 'settled'}, beta {'+' if b else '-'}": float(d[(cyc == c) & (pos == b)].sum())
+            for c in (True, False) for b in (True, False)}
+
+
+def _norm_sq_changes(rec: dict, top: int):
+    """Per mini-batch: the change of the top matrix's squared Frobenius norm."""
+    size = rec["size"][top]
+    return np.diff(np.concatenate([[rec["rms_start"][top] ** 2 * size], rec["rms"][:, top] ** 2 * size]))
+
+
+def plot(rec: dict, top: int, out: Path, title: str = ""):
+    """Top matrix rms, cycling images and the squared-norm growth by kind of batch, against the batch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = _norm_sq_changes(rec, top)
+    cyc, pos = rec["cycling"] > 0, rec["beta"] > 0
+    b = np.arange(len(d))
+    fig, ax = plt.subplots(3, 1, figsize=(6.4, 7.0), sharex=True)
+    ax[0].semilogy(b, rec["rms"][:, top], lw=1.0)
+    ax[0].set(ylabel="rms of the top weights", title=title)
+    w = min(50, len(b))
+    ax[1].plot(b, np.convolve(rec["cycling"], np.ones(w), mode="same"), lw=1.0)
+    ax[1].set(ylabel=f"cycling images\n(per {w} batches)")
+    for mask, label in ((cyc & pos, "cycling, +β"), (cyc & ~pos, "cycling, −β"), (~cyc, "no cycling image")):
+        ax[2].plot(b, np.cumsum(np.where(mask, d, 0.0)), lw=1.0, label=label)
+    ax[2].set(ylabel="cumulative change of |W|²", xlabel="mini-batch", yscale="symlog")
+    ax[2].legend(fontsize=8)
+    for a in ax:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="a run directory of scripts/software_ep.py")
@@ -78,16 +122,23 @@ def main(argv=None):
     ap.add_argument("--from", dest="start", type=Path, default=None,
                     help="the checkpoint to start from (default: the run's checkpoints/epoch_{E-1}.npz)")
     ap.add_argument("--out", type=Path, required=True, help="write the per-batch records here (.npz)")
+    ap.add_argument("--plot", type=Path, default=None, help="also draw the top matrix's story here (.png)")
     args = ap.parse_args(argv)
     rec = replay(args.run, args.epoch, args.start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **rec)
-    rms_top = rec["rms"][:, len(software_ep.run_args(args.run).hidden)]       # the top forward matrix
+    top = len(software_ep.run_args(args.run).hidden)       # the top forward matrix's index
+    rms_top = rec["rms"][:, top]
     jump = int(np.argmax(rec["dW"].max(axis=1)))
     print(f"epoch {args.epoch}: {len(rec['beta'])} mini-batches, {int((rec['cycling'] > 0).sum())} with a cycling "
           f"image; top-layer rms {rms_top[0]:.4f} -> {rms_top[-1]:.4f}; largest change at batch {jump} "
           f"(beta {rec['beta'][jump]:+g}, {rec['cycling'][jump]} cycling, |dW| {json.dumps(rec['dW'][jump].round(4).tolist())})"
           + ("" if "exact" not in rec else f"; replay equals the run: {bool(rec['exact'])}"))
+    growth = growth_by_kind(rec, top)
+    print("change of the top matrix's squared norm by kind of mini-batch: "
+          + ", ".join(f"{k} {v:+.3g}" for k, v in growth.items()))
+    if args.plot:
+        plot(rec, top, args.plot, f"{args.run.name}, epoch {args.epoch}")
 
 
 if __name__ == "__main__":

@@ -133,5 +133,8 @@ def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
     assert (rec["dW"] > 0).all() and rec["cycling"].shape == rec["max_gap"].shape == (2,)
     with pytest.raises(ValueError, match="holds epoch 1"):
         rp.replay(run, 3, start=run / "checkpoints" / "epoch_001.npz")
-    rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "r.npz")])
-    assert (tmp_path / "r.npz").exists()
+    growth = rp.growth_by_kind(rec, 1)
+    total = rec["size"][1] * (rec["rms"][-1, 1] ** 2 - rec["rms_start"][1] ** 2)
+    assert len(growth) == 4 and sum(growth.values()) == pytest.approx(total, rel=1e-9, abs=1e-12)
+    rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "r.npz"), "--plot", str(tmp_path / "r.png")])
+    assert (tmp_path / "r.npz").exists() and (tmp_path / "r.png").stat().st_size > 1000
