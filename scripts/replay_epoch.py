@@ -66,6 +66,8 @@ def replay(run: Path, epoch: int, start: Path | None = None, threshold: float = 
     out["beta"] = np.asarray(betas)
     out["rms_start"], out["size"] = np.asarray(rms_start), np.asarray(size)
     end = run / "checkpoints" / f"epoch_{epoch:03d}.npz"
+    if not end.exists() and software_ep.load_weights(run / "checkpoint.npz", software_ep.build(args)[0])["epoch"] == epoch:
+        end = run / "checkpoint.npz"          # a run without kept checkpoints, replaying its last epoch
     if end.exists():        # the replay must be the run itself, or its records mean nothing
         with np.load(end) as ck:
             same = [np.array_equal(ck[f"W{n}"], w) for n, w in enumerate(net.W)]

@@ -131,6 +131,8 @@ def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
     assert rec["beta"].shape == (2,) and set(np.abs(rec["beta"])) == {0.2}     # 40 images, batches of 20
     assert rec["dW"].shape == rec["rms"].shape == (2, 3)                        # W0, W1 and back1
     assert (rec["dW"] > 0).all() and rec["cycling"].shape == rec["max_gap"].shape == (2,)
+    (run / "checkpoints" / "epoch_002.npz").unlink()       # without it, the run's last checkpoint is the check
+    assert bool(rp.replay(run, 2, start=run / "checkpoint.prev.npz")["exact"])
     with pytest.raises(ValueError, match="holds epoch 1"):
         rp.replay(run, 3, start=run / "checkpoints" / "epoch_001.npz")
     growth = rp.growth_by_kind(rec, 1)
