@@ -128,11 +128,8 @@ class LayeredNet:
 
         The draw is in float64 whatever ``dtype``, so a float32 net starts from the
         float64 one's weights, rounded."""
-        ws = []
-        for n in range(len(sizes) - 1):
-            a = np.sqrt(6.0 / (sizes[n] + sizes[n + 1]))
-            ws.append(rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])).astype(dtype))
-        return cls(tuple(sizes), tuple(bias), ws, activations)
+        bounds = [np.sqrt(6.0 / (sizes[n] + sizes[n + 1])) for n in range(len(sizes) - 1)]
+        return cls._uniform(sizes, bias, bounds, rng, activations, dtype)
 
     @classmethod
     def fan_in(cls, sizes, bias, rng: np.random.Generator, activations=None, dtype=np.float64):
@@ -141,10 +138,14 @@ class LayeredNet:
         The initialisation of the thesis' code (ernoult/continualEP: PyTorch's
         ``nn.Linear`` default, weights and biases alike); for the 784-512-10 net its
         weights are 0.52x (input side) and 0.41x (output side) Glorot's."""
-        ws = []
-        for n in range(len(sizes) - 1):
-            a = 1.0 / np.sqrt(sizes[n])
-            ws.append(rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])).astype(dtype))
+        bounds = [1.0 / np.sqrt(sizes[n]) for n in range(len(sizes) - 1)]
+        return cls._uniform(sizes, bias, bounds, rng, activations, dtype)
+
+    @classmethod
+    def _uniform(cls, sizes, bias, bounds, rng, activations, dtype):
+        """``W[n]`` (bias row/column included) uniform in +-``bounds[n]``, drawn in layer order."""
+        ws = [rng.uniform(-a, a, (sizes[n] + bias[n], sizes[n + 1] + bias[n + 1])).astype(dtype)
+              for n, a in enumerate(bounds)]
         return cls(tuple(sizes), tuple(bias), ws, activations)
 
     @property
