@@ -99,7 +99,7 @@ def test_cycle_probe_counts_cycling_images_and_measures_their_weight_changes(tmp
     y = np.arange(30) % 10
     r = probe.probe(run, x, y, threshold=0.5, batch=10, settled_below=0.5)
     assert r["epoch"] == 1 and r["images"] == 30 and r["cycling"] == 0 and r["mean_gap"] < 0.5
-    assert set(r["kicks"]) == {"settled, beta +0.2", "settled, beta -0.2"}
+    assert set(r["kicks"]) == {"settled, beta +0.2, K 3", "settled, beta -0.2, K 3"}
     # strong negative hidden-output feedback (as in the evaluate test): every image cycles
     with np.load(run / "checkpoint.npz") as ck:
         arrays = dict(ck)
@@ -114,11 +114,33 @@ def test_cycle_probe_counts_cycling_images_and_measures_their_weight_changes(tmp
     del metrics["args"]["nudge_at"]
     (run / "metrics.json").write_text(json.dumps(metrics))
     assert sw.run_args(run).nudge_at == "current" and sw.run_args(run).angle == 45
-    r = probe.probe(run, x, y, threshold=0.5, batch=10)
-    assert r["cycling"] == 30 and set(r["kicks"]) == {"cycling, beta +0.2", "cycling, beta -0.2"}
-    k = r["kicks"]["cycling, beta -0.2"]
+    metrics["args"]["nudge_at"] = "activity"      # back to the thesis' placement, the one that collapsed
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    r = probe.probe(run, x, y, threshold=0.5, batch=10, Ks=[3, 6, 12])
+    assert r["cycling"] == 30 and len(r["kicks"]) == 6
+    k = r["kicks"]["cycling, beta -0.2, K 3"]
     assert k["batch"] == 10 and len(k["dW"]) == 2 and k["dB"][0] is None and k["dB"][1] > 0
     assert k["W"][1] > 0 and -1 <= k["cos_dW_dB"][1] <= 1
+    # the mechanism of the C-VF runaway (the module docstring): at +beta the activity nudge keeps the
+    # cycle open (and wider), the change follows the cycle's closed form, grows |W1| and grows with K
+    plus = [r["kicks"][f"cycling, beta +0.2, K {K}"] for K in (3, 6, 12)]
+    assert all(k["nudged_gap"] > 1.0 and k["growth"][1] > 0 for k in plus)
+    assert plus[1]["cos_closed_form"][1] > 0.99 and plus[2]["cos_closed_form"][1] > 0.99
+    assert plus[2]["dW"][1] > 4 * plus[0]["dW"][1]
+    # at -beta it closes the cycle within a few steps, so the (shrinking) change stops growing with K
+    minus = [r["kicks"][f"cycling, beta -0.2, K {K}"] for K in (3, 6, 12)]
+    assert all(k["growth"][1] < 0 for k in minus) and minus[2]["nudged_gap"] < 1e-3
+    assert minus[2]["dW"][1] < 1.2 * minus[0]["dW"][1] < plus[0]["dW"][1]
+    assert "mixed" not in r                   # no settled image to mix the cycling ones with
+    # a strong input drive settles the images whose first pixel is on; the rest still cycle
+    arrays["W0"][0, :] = 100.0
+    np.savez(run / "checkpoint.npz", **arrays)
+    x[:, 0] = np.arange(30) < 15
+    r = probe.probe(run, x, y, threshold=0.5, batch=4, settled_below=1e-3)
+    assert r["cycling"] == 15 and set(r["mixed"]) == {"beta +0.2, K 3", "beta -0.2, K 3"}
+    m = r["mixed"]["beta +0.2, K 3"]
+    assert m["batches"] == 4 and len(m["growth_mean"]) == len(m["growth_sem"]) == len(m["dW_mean"]) == 2
+    assert m["growth_mean"][1] > 0 > r["mixed"]["beta -0.2, K 3"]["growth_mean"][1]
 
 
 def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
