@@ -415,11 +415,18 @@ class SoftwareEP:
     ``activity`` (added after the activation, the thesis' prototypical setting).
     ``frozen_hidden_bias``: the hidden layers' biases are never updated (the
     output's are), as in the thesis' C-VF code.
+    ``skip_unsettled``: a settle-gap threshold (:func:`settle_gap`); samples whose
+    free phase ends further from a fixed point than this (in practice: caught in a
+    two-step cycle) are left out of the nudged phase and the update, which then
+    averages over the rest. None (the default, and the thesis) keeps every sample.
+    Left-out samples are counted in ``self.skipped``. A chip can apply the same test:
+    it compares its outputs at the last two free steps.
     """
 
     def __init__(self, net: LayeredNet, *, T: int, K: int, beta: float, lrs, mode="discrete", eps=1.0,
                  estimator="one-sided", continual=False, rule="ep", lowrank=True, nudge_at="current",
-                 frozen_hidden_bias=False, rng: np.random.Generator | None = None):
+                 frozen_hidden_bias=False, skip_unsettled: float | None = None,
+                 rng: np.random.Generator | None = None):
         if rule not in ("ep", "vf"):
             raise ValueError(f"rule = {rule!r}; allowed: 'ep', 'vf'")
         split_nudge(None, nudge_at)             # checks nudge_at now, not at the first nudged step
@@ -434,6 +441,9 @@ class SoftwareEP:
         self.continual, self.rule, self.lowrank, self.nudge_at = continual, rule, lowrank, nudge_at
         # tile n's bias row (its lower layer's bias unit) drives layer n + 1: a hidden layer for n < L - 1
         self.frozen = tuple(n for n in range(net.depth - 1) if net.bias[n]) if frozen_hidden_bias else ()
+        if skip_unsettled is not None and not skip_unsettled > 0:
+            raise ValueError(f"skip_unsettled = {skip_unsettled!r} is outside the allowed range (0, inf)")
+        self.skip_unsettled, self.skipped = skip_unsettled, 0
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
     def _draw_beta(self):
@@ -441,16 +451,32 @@ class SoftwareEP:
             return -self.beta
         return self.beta
 
+    def _free_phase(self, x, y):
+        """``(free, x, y, start)``: the free phase of the batch, and the samples the update uses with
+        their free states (all of them unless ``skip_unsettled`` leaves some out)."""
+        if self.skip_unsettled is None:
+            free, _ = settle(self.net, x, self.T, mode=self.mode, eps=self.eps)
+            return free, x, y, free
+        # the same T steps as settle(), split to expose the last one's change
+        free, gap = settle_gap(self.net, x, self.T, mode=self.mode, eps=self.eps)
+        keep = gap <= self.skip_unsettled
+        self.skipped += int(np.sum(~keep))
+        if keep.all():
+            return free, x, y, free
+        return free, x[keep], y[keep], Settled([s[keep] for s in free.s], [a[keep] for a in free.a])
+
     def statistic(self, x, y):
         net = self.net
-        free, _ = settle(net, x, self.T, mode=self.mode, eps=self.eps)
+        free, x, y, start = self._free_phase(np.atleast_2d(np.asarray(x, dtype=net.dtype)), np.asarray(y))
         beta = self._draw_beta()
-        kw = dict(mode=self.mode, eps=self.eps, nudge_at=self.nudge_at, start=free)
+        if len(x) == 0:
+            return [np.zeros_like(w) for w in net.W], free
+        kw = dict(mode=self.mode, eps=self.eps, nudge_at=self.nudge_at, start=start)
         plus, _ = settle(net, x, self.K, nudge=(y, beta), **kw)
         if self.estimator == "centred":
             minus, _ = settle(net, x, self.K, nudge=(y, -beta), **kw)
             return ep_statistic(net, plus.a, minus.a, beta, -beta), free
-        return ep_statistic(net, plus.a, free.a, beta, 0.0), free
+        return ep_statistic(net, plus.a, start.a, beta, 0.0), free
 
     def train_batch(self, x, y):
         """One mini-batch; returns the free phase's Settled (its outputs are the predictions)."""
@@ -466,15 +492,17 @@ class SoftwareEP:
 
     def _train_continual(self, x, y):
         net = self.net
-        free, _ = settle(net, x, self.T, mode=self.mode, eps=self.eps)
+        free, x, y, start = self._free_phase(x, y)
         beta = self._draw_beta()
+        if len(x) == 0:
+            return free
         if self.lowrank:
             from learning.ep_lowrank import continual_nudged_phase   # it builds on this module
-            continual_nudged_phase(net, x, y, free, beta, self.K, self.lrs, rule=self.rule, mode=self.mode,
+            continual_nudged_phase(net, x, y, start, beta, self.K, self.lrs, rule=self.rule, mode=self.mode,
                                    eps=self.eps, nudge_at=self.nudge_at, frozen=self.frozen)
             return free
         scale = 1.0 / (beta * len(x))
-        prev = free
+        prev = start
         for _ in range(self.K):
             # the input's forward read is redone every step: W[0] moved at the step before
             cur = step(net, prev, input_drive(net, x), mode=self.mode, eps=self.eps, nudge=(y, beta),

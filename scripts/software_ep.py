@@ -68,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
                          "(the thesis' code, PyTorch's default)")
     ap.add_argument("--frozen-hidden-bias", action="store_true",
                     help="never update the hidden layers' biases (the thesis' C-VF code)")
+    ap.add_argument("--skip-unsettled", type=float, default=None, metavar="GAP",
+                    help="leave out of the update every sample whose free phase ends with a settle gap above "
+                         "GAP (in a two-step cycle: the C-VF runaway's fuel, RESULTS.md); not in the thesis")
     ap.add_argument("--out", default="results/ep_software")
     ap.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     ap.add_argument("--keep-checkpoints", action="store_true",
@@ -94,9 +97,12 @@ def main(argv=None):
     metrics = {"epoch": [], "test_error": [], "seconds": [], "weight_rms": [], "settle_gap": []}
     if net.back is not None:
         metrics["angle"] = []      # Psi(W, B) per untied layer: C-VF degrades as it grows (thesis section 4.2)
+    if args.skip_unsettled is not None:
+        metrics["skipped"] = []    # training samples left out per epoch
     start = load_checkpoint(out, net, rng, model.rng, metrics) if args.resume else 0
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
+        model.skipped = 0
         for idx in minibatches(len(x), 20, rng):
             model.train_batch(x[idx], eye[y[idx]])
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
@@ -108,6 +114,8 @@ def main(argv=None):
             metrics["weight_rms"].append([float(np.sqrt(np.mean(w.astype(float) ** 2))) for w in net.W])
             if "angle" in metrics:
                 metrics["angle"].append([weight_angle(w, b) for w, b in zip(net.W, net.back) if b is not None])
+            if "skipped" in metrics:
+                metrics["skipped"].append(model.skipped)
             print(f"epoch {epoch + 1}: test error {err * 100:.2f}%", flush=True)
         save_checkpoint(out, epoch + 1, net, rng, model.rng, {"args": vars(args), **metrics})
         if args.keep_checkpoints:
@@ -126,7 +134,8 @@ def build(args):
         net.untie(args.angle, np.random.default_rng([args.seed, 3]))
     model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
                           continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
-                          frozen_hidden_bias=args.frozen_hidden_bias, rng=np.random.default_rng([args.seed, 2]))
+                          frozen_hidden_bias=args.frozen_hidden_bias, skip_unsettled=args.skip_unsettled,
+                          rng=np.random.default_rng([args.seed, 2]))
     return net, model, rng
 
 

@@ -183,6 +183,50 @@ def test_frozen_hidden_biases_never_move_and_the_rest_trains_as_without(rule, an
         np.testing.assert_allclose(runs[True, lowrank].W[n], runs[True, False].W[n], atol=1e-12)
 
 
+@pytest.mark.parametrize("continual,lowrank,rule", [(True, True, "ep"), (True, False, "vf"), (False, True, "ep")])
+def test_skip_unsettled_leaves_unsettled_samples_out_of_the_update(continual, lowrank, rule):
+    T = 4                                          # short, so the samples' settle gaps spread out
+    x, y = batch(n=8)
+
+    def fresh():
+        return sw.LayeredNet.fan_in(SIZES, BIAS, np.random.default_rng(3))
+
+    gap = sw.settle_gap(fresh(), x, T)[1]
+    threshold = np.median(gap)
+    keep = gap <= threshold
+    assert keep.sum() == 4 and gap.min() > 1e-3
+
+    def train(skip, xs, ys):
+        net = fresh()
+        model = sw.SoftwareEP(net, T=T, K=10, beta=0.2, lrs=[0.3, 0.3], continual=continual, rule=rule,
+                              lowrank=lowrank, estimator="random" if continual else "one-sided",
+                              skip_unsettled=skip, rng=np.random.default_rng(5))
+        model.train_batch(xs, ys)
+        return net, model
+
+    skipping, model = train(threshold, x, y)
+    alone, _ = train(None, x[keep], y[keep])
+    everything, _ = train(None, x, y)
+    assert model.skipped == 4
+    for a, b, c, w in zip(skipping.W, alone.W, everything.W, fresh().W):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)     # the update of the kept samples alone
+        assert np.abs(a - w).max() > 1e-3 and np.abs(a - c).max() > 1e-4
+    # a threshold no sample reaches changes nothing, bit for bit
+    for a, c in zip(train(2.0, x, y)[0].W, everything.W):
+        np.testing.assert_array_equal(a, c)
+    # a batch with no settled sample: no update, but its beta is still drawn (the run's random stream)
+    net, model = train(threshold / 10, x[~keep], y[~keep])
+    assert model.skipped == 4
+    for a, w in zip(net.W, fresh().W):
+        np.testing.assert_array_equal(a, w)
+    rng = np.random.default_rng(5)
+    if continual:
+        rng.random()
+    assert model.rng.bit_generator.state == rng.bit_generator.state
+    with pytest.raises(ValueError, match="skip_unsettled"):
+        sw.SoftwareEP(fresh(), T=3, K=2, beta=0.2, lrs=[0.1, 0.1], skip_unsettled=0.0)
+
+
 def test_fan_in_initialisation_is_the_thesis_code_s():
     net = sw.LayeredNet.fan_in((784, 512, 10), (1, 1, 0), np.random.default_rng(0))
     for w, fan_in in zip(net.W, (784, 512)):

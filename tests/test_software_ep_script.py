@@ -162,3 +162,17 @@ def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
     assert len(growth) == 4 and sum(growth.values()) == pytest.approx(total, rel=1e-9, abs=1e-12)
     rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "r.npz"), "--plot", str(tmp_path / "r.png")])
     assert (tmp_path / "r.npz").exists() and (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_skip_unsettled_is_recorded_and_a_tiny_threshold_skips_every_sample(tmp_path):
+    sw = load_script("software_ep")
+    assert sw.parser().parse_args([]).skip_unsettled is None          # the thesis keeps every sample
+    run = tmp_path / "run"
+    sw.main(SMALL + ["--epochs", "1", "--out", str(run), "--skip-unsettled", "1e-12"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["skipped"] == [40] and metrics["args"]["skip_unsettled"] == 1e-12
+    # nothing was trained: the weights are the initial ones
+    net, _, _ = sw.build(sw.run_args(run))
+    with np.load(run / "checkpoint.npz") as ck:
+        for n, w in enumerate(net.W):
+            np.testing.assert_array_equal(ck[f"W{n}"], w)
