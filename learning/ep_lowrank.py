@@ -25,19 +25,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from learning.ep_software import LayeredNet, Settled, advance, input_drive, preactivations, split_nudge
+from learning.ep_software import (LayeredNet, Settled, advance, gated, input_drive, preactivations, split_nudge,
+                                  tile_reads)
 
 
 def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K: int, lrs, *, rule="ep",
                            mode="discrete", eps=1.0, nudge_at="current", dense: bool | None = None,
-                           frozen=()) -> Settled:
+                           frozen=(), rho_prime=False) -> Settled:
     """Run K nudged steps from ``free`` with the weights moving at each; apply the moves to ``net``.
 
     ``lrs``: one learning rate per weight matrix (a backward matrix shares its
     forward matrix's). ``dense``: keep the VF changes of tiles n >= 1 dense
     (True) or as factors (False); None chooses by size. ``nudge_at``: as in
     :func:`learning.ep_software.step`. ``frozen``: tiles whose bias row (the
-    lower layer's bias unit) must not move. Returns the last nudged state.
+    lower layer's bias unit) must not move. ``rho_prime``: VF changes times the
+    activation's slope at the tile's read (:func:`learning.ep_software.vf_increments`).
+    Returns the last nudged state.
     """
     L, B = net.depth, len(x)
     coef = [lr / (beta * B) for lr in lrs]
@@ -66,18 +69,24 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
     drive0 = input_drive(net, x)                 # through the free phase's W_0
     into_u, onto_a = split_nudge((y, beta), nudge_at)
     prev, a_prev = free, a0
+    moved0 = np.zeros_like(a0[1])               # rho_prime: the first tile's gated changes, summed over steps
     for _ in range(K):
         u = preactivations(net, prev.a, drive0, nudge=into_u)
+        extra_f, extra_b = [None] * L, [None] * L    # the reads' parts through the moved weights
         for n in range(L):
             if dense[n]:
-                u[n + 1] += a_prev[n] @ fwd[n][:, :net.sizes[n + 1]]
-                u[n] += a_prev[n + 1] @ bwd[n][:net.sizes[n], :].T
-                continue
-            lf, rf = fwd[n]
-            u[n + 1] += (a_prev[n] @ lf.T) @ rf[:, :net.sizes[n + 1]]
-            if n >= 1:
-                lb, rb = fwd[n] if net.back is None else bwd[n]
-                u[n] += (a_prev[n + 1] @ rb.T) @ lb[:, :net.sizes[n]]
+                extra_f[n] = a_prev[n] @ fwd[n][:, :net.sizes[n + 1]]
+                extra_b[n] = a_prev[n + 1] @ bwd[n][:net.sizes[n], :].T
+            else:
+                lf, rf = fwd[n]
+                extra_f[n] = (a_prev[n] @ lf.T) @ rf[:, :net.sizes[n + 1]]
+                if n >= 1:
+                    lb, rb = fwd[n] if net.back is None else bwd[n]
+                    extra_b[n] = (a_prev[n + 1] @ rb.T) @ lb[:, :net.sizes[n]]
+            u[n + 1] += extra_f[n]
+            if extra_b[n] is not None:
+                u[n] += extra_b[n]
+        gate_f, gate_b = tile_reads(net, prev.a, extra_f, extra_b) if rho_prime else ([None] * L, [None] * L)
         cur = advance(net, prev, u, mode=mode, eps=eps, nudge=onto_a)
         a_cur = biased(cur)
         for n in range(L):
@@ -85,11 +94,15 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
             if rule == "ep":
                 fwd[n] = (pre(n, np.vstack([a_cur[n], a0[n]])), np.vstack([c * a_cur[n + 1], -c * a0[n + 1]]))
                 continue
-            if n == 0:      # the clamped input never changes, so the first tile's VF terms telescope too
-                fwd[0] = (pre(0, a0[0]), c * (a_cur[1] - a0[1]))
+            if n == 0:      # the clamped input never changes: the first tile's VF change stays x^T (sum)
+                if rho_prime:
+                    moved0 += gated(net, 1, a_cur[1] - a_prev[1], gate_f[0])
+                    fwd[0] = (pre(0, a0[0]), c * moved0)
+                else:       # and without the slope the sum telescopes
+                    fwd[0] = (pre(0, a0[0]), c * (a_cur[1] - a0[1]))
                 continue
-            term_f = (pre(n, a_prev[n]), c * (a_cur[n + 1] - a_prev[n + 1]))
-            term = (a_cur[n] - a_prev[n], c * a_prev[n + 1])
+            term_f = (pre(n, a_prev[n]), c * gated(net, n + 1, a_cur[n + 1] - a_prev[n + 1], gate_f[n]))
+            term = (gated(net, n, a_cur[n] - a_prev[n], gate_b[n]), c * a_prev[n + 1])
             if dense[n]:                # bwd[n] is fwd[n] itself on a tied net
                 fwd[n] += term_f[0].T @ term_f[1]
                 bwd[n] += term[0].T @ term[1]

@@ -283,24 +283,58 @@ def products(net: LayeredNet, a: list) -> list:
     return [net.with_bias(n, a[n]).T @ net.with_bias(n + 1, a[n + 1]) for n in range(net.depth)]
 
 
-def vf_increments(net: LayeredNet, before: list, after: list):
+def vf_increments(net: LayeredNet, before: list, after: list, rho_prime: bool = False):
     """Vector-field EP's 'pre x post change' for one step: ``(forward, backward)`` lists, batch-summed.
 
     ``forward[n] = A_n(t)^T (A_{n+1}(t+1) - A_{n+1}(t))`` (the change of the
     layer a tile drives, times the layer driving it), ``backward[n] =
     (A_n(t+1) - A_n(t))^T A_{n+1}(t)`` for the transposed read (None for n = 0).
     Tied weights receive the sum of both, as a bidirectional chip tile does.
+    ``rho_prime``: each change is first multiplied by the activation's slope at the
+    tile's own read at time t (:func:`tile_reads`), as in the code behind the thesis'
+    C-VF results (see :class:`SoftwareEP`).
     """
+    gate_f, gate_b = tile_reads(net, before) if rho_prime else (None, None)
     fwd, bwd = [], [None]
     for n in range(net.depth):
         pre, post0, post1 = (net.with_bias(n, before[n]), net.with_bias(n + 1, before[n + 1]),
                              net.with_bias(n + 1, after[n + 1]))
-        fwd.append(pre.T @ (post1 - post0))
+        fwd.append(pre.T @ gated(net, n + 1, post1 - post0, gate_f and gate_f[n]))
         if n > 0:
-            bwd.append((net.with_bias(n, after[n]) - pre).T @ post0)
+            bwd.append(gated(net, n, net.with_bias(n, after[n]) - pre, gate_b and gate_b[n]).T @ post0)
     if net.back is None:
         return [f + (b if b is not None else 0.0) for f, b in zip(fwd, bwd)], None
     return fwd, bwd
+
+
+def tile_reads(net: LayeredNet, a: list, extra_f=None, extra_b=None):
+    """``(forward, backward)``: per tile n, the activation slope of layer n+1 at the tile's forward read
+    A_n W_n, and of layer n at its backward (transposed) read (None for n = 0).
+
+    A read is the tile's own contribution to its layer's input (bias row included), not the layer's
+    whole pre-activation. ``extra_f[n]`` / ``extra_b[n]``: a change of the read to add (the moved
+    weights of :mod:`learning.ep_lowrank`)."""
+    fwd, bwd = [], [None]
+    for n in range(net.depth):
+        r = net.with_bias(n, a[n]) @ net.W[n][:, :net.sizes[n + 1]]
+        if extra_f is not None:
+            r = r + extra_f[n]
+        fwd.append(net.activations[n].derivative(r))
+        if n > 0:
+            r = net.with_bias(n + 1, a[n + 1]) @ net.backward(n)[:net.sizes[n], :].T
+            if extra_b is not None:
+                r = r + extra_b[n]
+            bwd.append(net.activations[n - 1].derivative(r))
+    return fwd, bwd
+
+
+def gated(net: LayeredNet, layer: int, change, gate):
+    """``change`` (a layer's activities' change, bias column included) times ``gate`` unit by unit."""
+    if gate is None:
+        return change
+    change = change.copy()
+    change[:, :net.sizes[layer]] *= gate
+    return change
 
 
 def ep_statistic(net: LayeredNet, a_plus: list, a_minus: list, beta_plus: float, beta_minus: float) -> list:
@@ -421,11 +455,16 @@ class SoftwareEP:
     averages over the rest. None (the default, and the thesis) keeps every sample.
     Left-out samples are counted in ``self.skipped``. A chip can apply the same test:
     it compares its outputs at the last two free steps.
+    ``vf_rho_prime``: C-VF's increments multiply each activity change by the
+    activation's slope at the tile's own read (:func:`tile_reads`). The thesis'
+    text drops that factor; the code its C-VF results most likely came from
+    (ernoult/continualEP, branch ``cep``) keeps it. It damps the changes of
+    saturated units, among them those of images caught in a two-step cycle.
     """
 
     def __init__(self, net: LayeredNet, *, T: int, K: int, beta: float, lrs, mode="discrete", eps=1.0,
                  estimator="one-sided", continual=False, rule="ep", lowrank=True, nudge_at="current",
-                 frozen_hidden_bias=False, skip_unsettled: float | None = None,
+                 frozen_hidden_bias=False, skip_unsettled: float | None = None, vf_rho_prime=False,
                  rng: np.random.Generator | None = None):
         if rule not in ("ep", "vf"):
             raise ValueError(f"rule = {rule!r}; allowed: 'ep', 'vf'")
@@ -444,6 +483,9 @@ class SoftwareEP:
         if skip_unsettled is not None and not skip_unsettled > 0:
             raise ValueError(f"skip_unsettled = {skip_unsettled!r} is outside the allowed range (0, inf)")
         self.skip_unsettled, self.skipped = skip_unsettled, 0
+        if vf_rho_prime and not (rule == "vf" and continual):
+            raise ValueError("vf_rho_prime applies to continual vector-field EP only (rule='vf', continual=True)")
+        self.vf_rho_prime = vf_rho_prime
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
     def _draw_beta(self):
@@ -499,7 +541,8 @@ class SoftwareEP:
         if self.lowrank:
             from learning.ep_lowrank import continual_nudged_phase   # it builds on this module
             continual_nudged_phase(net, x, y, start, beta, self.K, self.lrs, rule=self.rule, mode=self.mode,
-                                   eps=self.eps, nudge_at=self.nudge_at, frozen=self.frozen)
+                                   eps=self.eps, nudge_at=self.nudge_at, frozen=self.frozen,
+                                   rho_prime=self.vf_rho_prime)
             return free
         scale = 1.0 / (beta * len(x))
         prev = start
@@ -508,7 +551,7 @@ class SoftwareEP:
             cur = step(net, prev, input_drive(net, x), mode=self.mode, eps=self.eps, nudge=(y, beta),
                        nudge_at=self.nudge_at)
             if self.rule == "vf":
-                fwd, bwd = vf_increments(net, prev.a, cur.a)
+                fwd, bwd = vf_increments(net, prev.a, cur.a, rho_prime=self.vf_rho_prime)
             else:
                 fwd, bwd = [p1 - p0 for p1, p0 in zip(products(net, cur.a), products(net, prev.a))], None
             for n in self.frozen:

@@ -68,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
                          "(the thesis' code, PyTorch's default)")
     ap.add_argument("--frozen-hidden-bias", action="store_true",
                     help="never update the hidden layers' biases (the thesis' C-VF code)")
+    ap.add_argument("--vf-rho-prime", action="store_true",
+                    help="C-VF's changes times the activation's slope at each tile's read, as in the code "
+                         "behind the thesis' C-VF results (ernoult/continualEP, branch cep); the text drops it")
     ap.add_argument("--skip-unsettled", type=float, default=None, metavar="GAP",
                     help="leave out of the update every sample whose free phase ends with a settle gap above "
                          "GAP (in a two-step cycle: the C-VF runaway's fuel, RESULTS.md); not in the thesis")
@@ -135,7 +138,7 @@ def build(args):
     model = sw.SoftwareEP(net, T=args.T, K=args.K, beta=args.beta, lrs=args.lrs, estimator=args.estimator,
                           continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
                           frozen_hidden_bias=args.frozen_hidden_bias, skip_unsettled=args.skip_unsettled,
-                          rng=np.random.default_rng([args.seed, 2]))
+                          vf_rho_prime=args.vf_rho_prime, rng=np.random.default_rng([args.seed, 2]))
     return net, model, rng
 
 

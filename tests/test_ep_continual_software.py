@@ -131,6 +131,16 @@ def test_configuration_errors_name_the_problem():
 def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle, dense, mode, nudge_at, monkeypatch):
     """learning.ep_lowrank keeps the moving weights as factors (or, for VF, small tiles as dense
     changes); the matrices must end where step-by-step ends."""
+    check_low_rank_against_step_by_step(rule, angle, dense, mode, nudge_at, monkeypatch)
+
+
+@pytest.mark.parametrize("angle,dense", [(None, True), (None, False), (45.0, True), (45.0, False)])
+@pytest.mark.parametrize("nudge_at", ["current", "activity"])
+def test_low_rank_equals_step_by_step_with_the_slope_factor(angle, dense, nudge_at, monkeypatch):
+    check_low_rank_against_step_by_step("vf", angle, dense, "discrete", nudge_at, monkeypatch, vf_rho_prime=True)
+
+
+def check_low_rank_against_step_by_step(rule, angle, dense, mode, nudge_at, monkeypatch, **options):
     monkeypatch.setattr(ep_lowrank, "continual_nudged_phase",
                         functools.partial(ep_lowrank.continual_nudged_phase, dense=dense))
     x, y = batch()
@@ -141,7 +151,7 @@ def test_low_rank_continual_phase_equals_the_step_by_step_reference(rule, angle,
             net.untie(angle, np.random.default_rng(2))
         model = sw.SoftwareEP(net, T=30, K=12, beta=0.2, lrs=[0.3, 0.2, 0.1], continual=True, rule=rule,
                               lowrank=lowrank, mode=mode, eps=0.3, estimator="random", nudge_at=nudge_at,
-                              rng=np.random.default_rng(5))
+                              rng=np.random.default_rng(5), **options)
         for _ in range(3):
             model.train_batch(x, y)
         nets.append(net)
@@ -225,6 +235,37 @@ def test_skip_unsettled_leaves_unsettled_samples_out_of_the_update(continual, lo
     assert model.rng.bit_generator.state == rng.bit_generator.state
     with pytest.raises(ValueError, match="skip_unsettled"):
         sw.SoftwareEP(fresh(), T=3, K=2, beta=0.2, lrs=[0.1, 0.1], skip_unsettled=0.0)
+
+
+def test_slope_factor_scales_each_vf_change_by_the_activation_slope_at_the_tile_s_read():
+    """The cep-branch C-VF rule, written out sample by sample for one step of a 6-5-4-3 untied net."""
+    net = sw.LayeredNet.glorot((6, 5, 4, 3), (1, 1, 1, 0), np.random.default_rng(3))
+    net.untie(45.0, np.random.default_rng(2))
+    x, y = batch(n=3)
+    before, _ = sw.settle(net, x, 2)
+    after, _ = sw.settle(net, x, 1, start=before, nudge=(y, 0.3), nudge_at="activity")
+    fwd, bwd = sw.vf_increments(net, before.a, after.a, rho_prime=True)
+    plain_f, plain_b = sw.vf_increments(net, before.a, after.a)
+    act = net.activations[0]
+    for n in range(3):
+        want_f, want_b = np.zeros_like(net.W[n]), np.zeros_like(net.W[n])
+        for b in range(3):
+            pre = np.append(before.a[n][b], 1.0)                      # the bias unit
+            read = pre @ net.W[n][:, :net.sizes[n + 1]]
+            change = act.derivative(read) * (after.a[n + 1][b] - before.a[n + 1][b])
+            want_f[:, :net.sizes[n + 1]] += np.outer(pre, change)
+            if n:
+                post = before.a[n + 1][b] if n + 1 == 3 else np.append(before.a[n + 1][b], 1.0)
+                read = post @ net.back[n][:net.sizes[n], :].T
+                change = act.derivative(read) * (after.a[n][b] - before.a[n][b])
+                want_b[:net.sizes[n], :] += np.outer(change, post)
+        np.testing.assert_allclose(fwd[n], want_f, atol=1e-14)
+        assert np.abs(fwd[n] - plain_f[n]).max() > 1e-3
+        if n:
+            np.testing.assert_allclose(bwd[n], want_b, atol=1e-14)
+    with pytest.raises(ValueError, match="vf_rho_prime"):
+        sw.SoftwareEP(sw.LayeredNet.glorot((6, 5, 3), (1, 1, 0), np.random.default_rng(3)), T=3, K=2, beta=0.2,
+                      lrs=[0.1, 0.1], continual=True, rule="ep", vf_rho_prime=True)
 
 
 def test_fan_in_initialisation_is_the_thesis_code_s():

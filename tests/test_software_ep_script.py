@@ -167,6 +167,7 @@ def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
 def test_skip_unsettled_is_recorded_and_a_tiny_threshold_skips_every_sample(tmp_path):
     sw = load_script("software_ep")
     assert sw.parser().parse_args([]).skip_unsettled is None          # the thesis keeps every sample
+    assert sw.build(sw.parser().parse_args(SMALL + ["--vf-rho-prime"]))[1].vf_rho_prime
     run = tmp_path / "run"
     sw.main(SMALL + ["--epochs", "1", "--out", str(run), "--skip-unsettled", "1e-12"])
     metrics = json.loads((run / "metrics.json").read_text())
