@@ -86,7 +86,7 @@ def continual_nudged_phase(net: LayeredNet, x, y, free: Settled, beta: float, K:
             u[n + 1] += extra_f[n]
             if extra_b[n] is not None:
                 u[n] += extra_b[n]
-        gate_f, gate_b = tile_reads(net, prev.a, extra_f, extra_b) if rho_prime else ([None] * L, [None] * L)
+        gate_f, gate_b = tile_reads(net, prev.a, extra_f, extra_b, drive0) if rho_prime else ([None] * L, [None] * L)
         cur = advance(net, prev, u, mode=mode, eps=eps, nudge=onto_a)
         a_cur = biased(cur)
         for n in range(L):

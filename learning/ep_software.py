@@ -307,16 +307,17 @@ def vf_increments(net: LayeredNet, before: list, after: list, rho_prime: bool = 
     return fwd, bwd
 
 
-def tile_reads(net: LayeredNet, a: list, extra_f=None, extra_b=None):
+def tile_reads(net: LayeredNet, a: list, extra_f=None, extra_b=None, first=None):
     """``(forward, backward)``: per tile n, the activation slope of layer n+1 at the tile's forward read
     A_n W_n, and of layer n at its backward (transposed) read (None for n = 0).
 
     A read is the tile's own contribution to its layer's input (bias row included), not the layer's
     whole pre-activation. ``extra_f[n]`` / ``extra_b[n]``: a change of the read to add (the moved
-    weights of :mod:`learning.ep_lowrank`)."""
+    weights of :mod:`learning.ep_lowrank`). ``first``: the first tile's read when the caller
+    has it (:func:`input_drive`: the clamped input's, the costliest to redo)."""
     fwd, bwd = [], [None]
     for n in range(net.depth):
-        r = net.with_bias(n, a[n]) @ net.W[n][:, :net.sizes[n + 1]]
+        r = first if n == 0 and first is not None else net.with_bias(n, a[n]) @ net.W[n][:, :net.sizes[n + 1]]
         if extra_f is not None:
             r = r + extra_f[n]
         fwd.append(net.activations[n].derivative(r))
