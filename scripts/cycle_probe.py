@@ -99,7 +99,8 @@ def nudged_kick(net, args, x, y, beta: float, K: int) -> dict:
     """One nudged phase of the run's rule from ``net`` (left unchanged) at ``beta`` for ``K`` steps."""
     moved = copy.deepcopy(net)
     model = sw.SoftwareEP(moved, T=args.T, K=K, beta=beta, lrs=args.lrs, estimator="one-sided",
-                          continual=args.continual, rule=args.rule, nudge_at=args.nudge_at)
+                          continual=args.continual, rule=args.rule, nudge_at=args.nudge_at,
+                          frozen_hidden_bias=args.frozen_hidden_bias, vf_rho_prime=args.vf_rho_prime)
     free = model.train_batch(x, y)
     dW = [m - w for m, w in zip(moved.W, net.W)]
     # the cycle's width at the end of the nudged phase, the weights held at their start
