@@ -274,8 +274,12 @@ def settle_gap(net: LayeredNet, x, steps: int, *, mode="discrete", eps=1.0):
     """
     before, _ = settle(net, x, steps - 1, mode=mode, eps=eps)
     after, _ = settle(net, x, 1, mode=mode, eps=eps, start=before)
-    gap = np.max(np.abs(np.concatenate(after.a[1:], axis=1) - np.concatenate(before.a[1:], axis=1)), axis=1)
-    return after, gap
+    return after, largest_change(before, after)
+
+
+def largest_change(before: Settled, after: Settled):
+    """Per sample, the largest change of any free activity from ``before`` to ``after``."""
+    return np.max(np.abs(np.concatenate(after.a[1:], axis=1) - np.concatenate(before.a[1:], axis=1)), axis=1)
 
 
 def products(net: LayeredNet, a: list) -> list:

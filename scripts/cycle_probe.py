@@ -106,7 +106,7 @@ def nudged_kick(net, args, x, y, beta: float, K: int) -> dict:
     # the cycle's width at the end of the nudged phase, the weights held at their start
     held, _ = sw.settle(net, x, K - 1, nudge=(y, beta), nudge_at=args.nudge_at, start=free)
     last, _ = sw.settle(net, x, 1, nudge=(y, beta), nudge_at=args.nudge_at, start=held)
-    width = np.max(np.abs(np.concatenate(last.a[1:], axis=1) - np.concatenate(held.a[1:], axis=1)), axis=1)
+    width = sw.largest_change(held, last)
     kick = {"batch": len(x), "dW": [float(np.linalg.norm(d)) for d in dW],
             "W": [float(np.linalg.norm(w)) for w in net.W],
             "growth": [float(2 * np.sum(w.astype(float) * d)) for w, d in zip(net.W, dW)],
