@@ -16,6 +16,8 @@ through :meth:`circuits.Chip.settle`:
    ``beta (y - a_out)`` injected into the output integrators, or (``nudge_at``
    ``activity``, the thesis' prototypical placement) ``beta (y - a_out)`` added
    to the outputs' activities by a summing stage after the activation.
+   With ``skip_unsettled`` (not in the thesis), samples whose free phase ends
+   still moving (a two-step cycle) are left out of phase 2 and the update.
 
 The settings: ``discrete`` (prototypical: every group jumps to its activation
 of the current pre-activation) and ``euler`` (energy-based: leaky integrators
@@ -43,7 +45,7 @@ backward tiles by write-verify pulses from measured conductances.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -76,6 +78,11 @@ class EPConfig:
     nudge_at: str = "current"
     """Where the output nudge enters the neuron circuit: ``current`` (into the op-amp, before the
     activation) or ``activity`` (a summing stage after it: the thesis' prototypical nudge)."""
+    skip_unsettled: float | None = None
+    """Leave out of the nudged phase and the update the samples whose free phase has not settled:
+    those whose largest change of any observed activity at the last free step exceeds this (in
+    practice, images caught in a two-step cycle, the C-VF runaway's source; RESULTS.md). None (the
+    default, and the thesis) keeps every sample. Not in the thesis: a remedy."""
 
     def __post_init__(self):
         for name in ("T", "K"):
@@ -92,6 +99,12 @@ class EPConfig:
             raise ValueError(f"rule = {self.rule!r}; allowed: {', '.join(RULES)}")
         if self.nudge_at not in NUDGE_PLACES:
             raise ValueError(f"nudge_at = {self.nudge_at!r}; allowed: {', '.join(map(repr, NUDGE_PLACES))}")
+        if self.skip_unsettled is not None:
+            if not (math.isfinite(self.skip_unsettled) and self.skip_unsettled > 0):
+                raise ValueError(f"skip_unsettled = {self.skip_unsettled!r} is outside the allowed range (0, inf)")
+            if self.T < 2:
+                raise ValueError(f"T = {self.T!r} is outside the allowed range [2, inf) with skip_unsettled "
+                                 "(the test compares the last two free steps)")
         if self.rule == "vf" and self.estimator == "centred":
             raise ValueError("estimator = 'centred' is implemented for rule = 'ep' only "
                              "(use 'one-sided' or 'random' with the vector-field rule)")
@@ -108,6 +121,8 @@ class PhaseResult:
     statistic: dict
     beta: float
     reports: list
+    skipped: int = 0
+    """Samples left out by ``EPConfig.skip_unsettled``."""
 
 
 class EquilibriumNetwork:
@@ -147,6 +162,30 @@ class EquilibriumNetwork:
     def free_phase(self, x, cfg: EPConfig):
         """Settle T steps with the inputs clamped; returns the chip's SettleResult."""
         return self._settle(x, cfg, cfg.T)
+
+    def kept_free_phase(self, x, y, cfg: EPConfig):
+        """``(free, x, y, start)``: the free phase of the whole batch, and the samples the update uses
+        with their free states (all of them unless ``cfg.skip_unsettled`` leaves some out).
+
+        The unsettled test uses what the chip exposes: the settle is split before its last step
+        (the same T steps: the second part continues from the held states) and each sample's
+        largest change of any free group's activity, read through the ADCs, is compared with
+        the threshold.
+        """
+        if cfg.skip_unsettled is None:
+            free = self.free_phase(x, cfg)
+            return free, x, y, free
+        before = self._settle(x, cfg, cfg.T - 1)
+        free = self._settle(x, cfg, 1, init=before.states, hold=before.held)
+        gap = np.max(np.concatenate([np.abs(free.activities[g] - before.activities[g]) for g in free.activities],
+                                    axis=1), axis=1)
+        keep = gap <= cfg.skip_unsettled
+        if keep.all():
+            return free, x, y, free
+        start = replace(free, activities={g: a[keep] for g, a in free.activities.items()},
+                        states={g: s[keep] for g, s in free.states.items()},
+                        held={g: h[keep] for g, h in free.held.items()})
+        return free, x[keep], y[keep], start
 
     def nudged_phase(self, x, y, beta, cfg: EPConfig, free):
         """Settle K steps from the free state with the outputs nudged towards ``y`` at ``beta``."""
@@ -195,22 +234,40 @@ class EquilibriumNetwork:
         return cfg.beta
 
     def statistic(self, x, y, cfg: EPConfig, rng: np.random.Generator | None = None):
-        """The EP (or VF) statistic of one mini-batch, per tile, batch-averaged: (statistic, free, beta)."""
+        """The EP (or VF) statistic of one mini-batch, per tile, batch-averaged: (statistic, free, beta).
+
+        With ``cfg.skip_unsettled`` the average runs over the kept samples; when none is kept
+        the statistic is zero (beta is drawn all the same, so the draws stay in step)."""
+        stat, free, beta, _ = self._statistic(x, y, cfg, rng)
+        return stat, free, beta
+
+    def _statistic(self, x, y, cfg, rng):
+        """:meth:`statistic`, and how many samples it used."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
-        y = self.targets(y)
+        free, x, y, start = self.kept_free_phase(x, self.targets(y), cfg)
         B = len(x)
-        free = self.free_phase(x, cfg)
         beta = self._beta(cfg, rng)
-        a0 = self._activities(x, free)
+        if B == 0:
+            return self._zero_statistic(), free, beta, 0
+        a0 = self._activities(x, start)
         if cfg.rule == "vf":
-            return self._stepwise(x, y, beta, cfg, free), free, beta
-        plus = self._activities(x, self.nudged_phase(x, y, beta, cfg, free))
+            return self._stepwise(x, y, beta, cfg, start), free, beta, B
+        plus = self._activities(x, self.nudged_phase(x, y, beta, cfg, start))
         if cfg.estimator == "centred":
-            minus = self._activities(x, self.nudged_phase(x, y, -beta, cfg, free))
+            minus = self._activities(x, self.nudged_phase(x, y, -beta, cfg, start))
             low, b_low = minus, -beta
         else:
             low, b_low = a0, 0.0
-        return self.product_difference(plus, low, 1.0 / ((beta - b_low) * B)), free, beta
+        return self.product_difference(plus, low, 1.0 / ((beta - b_low) * B)), free, beta, B
+
+    def _zero_statistic(self):
+        """What a batch whose every sample was left out asks for: nothing, per tile."""
+        out = {}
+        for t in self.tile_names:
+            r, c = self.chip.tile_groups(t)
+            br, bc = self._bias[t]
+            out[t] = np.zeros((self.chip.groups[r].size + br, self.chip.groups[c].size + bc))
+        return out
 
     # ------------------------------------------------------------------ training
     def _send(self, stat: dict, policies: dict, reports: list):
@@ -230,17 +287,21 @@ class EquilibriumNetwork:
         y = self.targets(y)
         reports = []
         if not cfg.continual:
-            stat, free, beta = self.statistic(x, y, cfg, rng)
-            self._send(stat, policies, reports)
-            return PhaseResult(free.activities[self.outputs], stat, beta, reports)
+            stat, free, beta, kept = self._statistic(x, y, cfg, rng)
+            if kept:
+                self._send(stat, policies, reports)
+            return PhaseResult(free.activities[self.outputs], stat, beta, reports, len(x) - kept)
         return self._train_continual(x, y, cfg, policies, rng, reports)
 
     def _train_continual(self, x, y, cfg, policies, rng, reports):
         """C-EP / C-VF: pulses at every nudged step, from that step's increment only."""
-        free = self.free_phase(x, cfg)
+        free, xk, yk, start = self.kept_free_phase(x, y, cfg)
         beta = self._beta(cfg, rng)
-        total = self._stepwise(x, y, beta, cfg, free, send=lambda step: self._send(step, policies, reports))
-        return PhaseResult(free.activities[self.outputs], total, beta, reports)
+        if len(xk) == 0:
+            total = self._zero_statistic()
+        else:
+            total = self._stepwise(xk, yk, beta, cfg, start, send=lambda step: self._send(step, policies, reports))
+        return PhaseResult(free.activities[self.outputs], total, beta, reports, len(x) - len(xk))
 
     def _stepwise(self, x, y, beta, cfg, free, send=None):
         """Run the nudged phase one step at a time; sum (and ``send``, if given) each step's increment.

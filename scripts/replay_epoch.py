@@ -76,34 +76,36 @@ def replay(run: Path, epoch: int, start: Path | None = None, threshold: float = 
     return out
 
 
-def growth_by_kind(rec: dict, top: int) -> dict:
-    """The change of the top matrix's squared norm, summed over the mini-batches of each kind.
+def growth_by_kind(rec: dict, m: int) -> dict:
+    """The change of matrix ``m``'s squared norm, summed over the mini-batches of each kind.
+
+    ``m`` counts the forward matrices, then the backward ones.
 
     Kinds: with or without a cycling image, at +beta or at -beta. The four sums add
     up to the epoch's change; they split a runaway into the batches that drive it."""
-    d = _norm_sq_changes(rec, top)
+    d = _norm_sq_changes(rec, m)
     cyc, pos = rec["cycling"] > 0, rec["beta"] > 0
     return {f"{'cycling' if c else 'settled'}, beta {'+' if b else '-'}": float(d[(cyc == c) & (pos == b)].sum())
             for c in (True, False) for b in (True, False)}
 
 
-def _norm_sq_changes(rec: dict, top: int):
-    """Per mini-batch: the change of the top matrix's squared Frobenius norm."""
-    size = rec["size"][top]
-    return np.diff(np.concatenate([[rec["rms_start"][top] ** 2 * size], rec["rms"][:, top] ** 2 * size]))
+def _norm_sq_changes(rec: dict, m: int):
+    """Per mini-batch: the change of matrix ``m``'s squared Frobenius norm."""
+    size = rec["size"][m]
+    return np.diff(np.concatenate([[rec["rms_start"][m] ** 2 * size], rec["rms"][:, m] ** 2 * size]))
 
 
-def plot(rec: dict, top: int, out: Path, title: str = ""):
-    """Top matrix rms, cycling images and the squared-norm growth by kind of batch, against the batch."""
+def plot(rec: dict, m: int, out: Path, title: str = ""):
+    """Matrix ``m``'s rms, cycling images and the squared-norm growth by kind of batch, against the batch."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    d = _norm_sq_changes(rec, top)
+    d = _norm_sq_changes(rec, m)
     cyc, pos = rec["cycling"] > 0, rec["beta"] > 0
     b = np.arange(len(d))
     fig, ax = plt.subplots(3, 1, figsize=(6.4, 7.0), sharex=True)
-    ax[0].semilogy(b, rec["rms"][:, top], lw=1.0)
-    ax[0].set(ylabel="rms of the top weights", title=title)
+    ax[0].semilogy(b, rec["rms"][:, m], lw=1.0)
+    ax[0].set(ylabel=f"rms of matrix {m}", title=title)
     w = min(50, len(b))
     ax[1].plot(b, np.convolve(rec["cycling"], np.ones(w), mode="same"), lw=1.0)
     ax[1].set(ylabel=f"cycling images\n(per {w} batches)")
@@ -124,23 +126,29 @@ def main(argv=None):
     ap.add_argument("--from", dest="start", type=Path, default=None,
                     help="the checkpoint to start from (default: the run's checkpoints/epoch_{E-1}.npz)")
     ap.add_argument("--out", type=Path, required=True, help="write the per-batch records here (.npz)")
-    ap.add_argument("--plot", type=Path, default=None, help="also draw the top matrix's story here (.png)")
+    ap.add_argument("--plot", type=Path, default=None, help="also draw the picked matrix's story here (.png)")
+    ap.add_argument("--matrix", type=int, default=None,
+                    help="the matrix whose squared-norm growth is split and drawn, counted over the forward "
+                         "matrices then the backward ones (default: the top forward matrix)")
     args = ap.parse_args(argv)
     rec = replay(args.run, args.epoch, args.start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **rec)
     top = len(software_ep.run_args(args.run).hidden)       # the top forward matrix's index
     rms_top = rec["rms"][:, top]
+    picked = top if args.matrix is None else args.matrix
+    if not 0 <= picked < len(rec["size"]):
+        raise SystemExit(f"--matrix {picked} is outside the allowed range [0, {len(rec['size']) - 1}]")
     jump = int(np.argmax(rec["dW"].max(axis=1)))
     print(f"epoch {args.epoch}: {len(rec['beta'])} mini-batches, {int((rec['cycling'] > 0).sum())} with a cycling "
           f"image; top-layer rms {rms_top[0]:.4f} -> {rms_top[-1]:.4f}; largest change at batch {jump} "
           f"(beta {rec['beta'][jump]:+g}, {rec['cycling'][jump]} cycling, |dW| {json.dumps(rec['dW'][jump].round(4).tolist())})"
           + ("" if "exact" not in rec else f"; replay equals the run: {bool(rec['exact'])}"))
-    growth = growth_by_kind(rec, top)
-    print("change of the top matrix's squared norm by kind of mini-batch: "
-          + ", ".join(f"{k} {v:+.3g}" for k, v in growth.items()))
+    growth = growth_by_kind(rec, picked)
+    print(f"change of matrix {picked}'s squared norm ({rec['rms_start'][picked]:.4f} -> {rec['rms'][-1, picked]:.4f} "
+          "rms) by kind of mini-batch: " + ", ".join(f"{k} {v:+.3g}" for k, v in growth.items()))
     if args.plot:
-        plot(rec, top, args.plot, f"{args.run.name}, epoch {args.epoch}")
+        plot(rec, picked, args.plot, f"{args.run.name}, epoch {args.epoch}, matrix {picked}")
 
 
 if __name__ == "__main__":

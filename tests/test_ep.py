@@ -202,3 +202,62 @@ def test_config_errors_name_the_parameter():
         EPConfig(estimator="centred", continual=True)
     with pytest.raises(ValueError, match="rule = 'ep' only"):
         EPConfig(estimator="centred", rule="vf")
+
+
+@pytest.mark.parametrize("continual,rule", [(False, "ep"), (True, "ep"), (True, "vf")])
+def test_chip_skip_unsettled_leaves_unsettled_samples_out_of_the_update(continual, rule):
+    """The chip's cycle guard: the update of the kept samples alone, judged by the last free step's change."""
+    T, (x, y) = 4, batch(n=8)                        # short, so the samples' settle gaps spread out
+    fresh = lambda: ep_chip(SIZES, bias=BIAS, init_std=0.3, untied=rule == "vf")   # noqa: E731
+    tiles = ("W0", "W1", "B1") if rule == "vf" else ("W0", "W1")
+
+    def cfg(skip):
+        return EPConfig(T=T, K=6, beta=0.2, rule=rule, continual=continual,
+                        estimator="random" if continual else "one-sided", skip_unsettled=skip)
+
+    ep = EquilibriumNetwork(fresh())
+    last, before = ep.free_phase(x, cfg(None)), ep._settle(x, cfg(None), T - 1)   # two settles from zero
+    gap = np.max(np.concatenate([np.abs(last.activities[g] - before.activities[g]) for g in ("h1", "y")], 1), 1)
+    threshold = np.median(gap)
+    keep = gap <= threshold
+    assert keep.sum() == 4 and gap.max() > 2 * gap.min()
+    split = ep.kept_free_phase(x, y, cfg(threshold))[0]       # the split settle is the same T steps
+    for g in ("h1", "y"):
+        np.testing.assert_array_equal(split.activities[g], last.activities[g])
+
+    def train(skip, xs, ys):
+        chip = fresh()
+        rng = np.random.default_rng(5)
+        res = EquilibriumNetwork(chip).train_batch(xs, ys, cfg(skip), {t: Proportional(4e-2) for t in tiles}, rng)
+        return chip, res, rng
+
+    skipping, res, _ = train(threshold, x, y)
+    alone, _, _ = train(None, x[keep], y[keep])
+    everything, _, _ = train(None, x, y)
+    start = fresh()
+    assert res.skipped == 4 and res.free_outputs.shape == (8, 3)      # predictions for the whole batch
+    for t in tiles:
+        g = lambda chip: chip._tiles[t].tile.weights()                # noqa: E731
+        np.testing.assert_allclose(g(skipping), g(alone), rtol=0, atol=1e-12)
+        assert np.abs(g(skipping) - g(start)).max() > 1e-4 and np.abs(g(skipping) - g(everything)).max() > 1e-5
+    # a threshold no sample reaches changes nothing, bit for bit
+    untouched, res, _ = train(2.0, x, y)
+    assert res.skipped == 0
+    for t in tiles:
+        np.testing.assert_array_equal(untouched._tiles[t].tile.weights(), everything._tiles[t].tile.weights())
+    # a batch with no settled sample: no pulse, but beta is still drawn (the run's random stream stays in step)
+    none_kept, res, rng = train(threshold / 10, x[~keep], y[~keep])
+    assert res.skipped == 4 and res.reports == []
+    for t in tiles:
+        np.testing.assert_array_equal(none_kept._tiles[t].tile.weights(), start._tiles[t].tile.weights())
+    want = np.random.default_rng(5)
+    if continual:
+        want.random()
+    assert rng.bit_generator.state == want.bit_generator.state
+
+
+def test_skip_unsettled_config_errors_name_the_parameter():
+    with pytest.raises(ValueError, match=r"skip_unsettled = 0.0 is outside the allowed range \(0, inf\)"):
+        EPConfig(skip_unsettled=0.0)
+    with pytest.raises(ValueError, match=r"T = 1 is outside the allowed range \[2, inf\) with skip_unsettled"):
+        EPConfig(T=1, skip_unsettled=0.5)

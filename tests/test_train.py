@@ -63,6 +63,21 @@ def test_continual_ep_with_the_summing_stage_nudge_trains_on_the_chip(train, tmp
     assert m["pulses"][0] > 0
 
 
+def test_skip_unsettled_flag_reaches_the_chip_loop_and_is_counted(train, tmp_path):
+    """--skip-unsettled: a threshold nothing reaches changes nothing; after 2 free steps no image
+    has settled to 1e-9, so every one is left out and no pulse is sent."""
+    def run(name, *extra):
+        train([EP_NETLIST, "--out", str(tmp_path / name), "--epochs", "1", *EP_ARGS, "--train", "60", "--test", "20", *extra])
+        return json.loads((tmp_path / name / "metrics.json").read_text())
+
+    plain, loose = run("plain"), run("loose", "--skip-unsettled", "10")
+    assert loose["skipped"] == [0] and "skipped" not in plain
+    for key in ("train_loss", "pulses", "test_error"):
+        assert loose[key] == plain[key], key
+    tight = run("tight", "--T", "2", "--skip-unsettled", "1e-9")
+    assert tight["skipped"] == [60] and tight["pulses"] == [0]
+
+
 STDP_NETLIST = str(ROOT / "netlists" / "stdp_14x14.net")
 STDP_ARGS = ["--ep-rule", "stdp", "--beta", "0.5", "--T", "20", "--K", "4", "--kappa", "2e-9",
              "--train", "400", "--test", "200", "--record", "50"]
