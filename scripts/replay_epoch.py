@@ -95,7 +95,7 @@ def _norm_sq_changes(rec: dict, m: int):
     return np.diff(np.concatenate([[rec["rms_start"][m] ** 2 * size], rec["rms"][:, m] ** 2 * size]))
 
 
-def plot(rec: dict, m: int, out: Path, title: str = ""):
+def plot(rec: dict, m: int, out: Path, title: str = "", name: str | None = None):
     """Matrix ``m``'s rms, cycling images and the squared-norm growth by kind of batch, against the batch."""
     import matplotlib
     matplotlib.use("Agg")
@@ -105,7 +105,7 @@ def plot(rec: dict, m: int, out: Path, title: str = ""):
     b = np.arange(len(d))
     fig, ax = plt.subplots(3, 1, figsize=(6.4, 7.0), sharex=True)
     ax[0].semilogy(b, rec["rms"][:, m], lw=1.0)
-    ax[0].set(ylabel=f"rms of matrix {m}", title=title)
+    ax[0].set(ylabel=f"rms of {name or f'matrix {m}'}", title=title)
     w = min(50, len(b))
     ax[1].plot(b, np.convolve(rec["cycling"], np.ones(w), mode="same"), lw=1.0)
     ax[1].set(ylabel=f"cycling images\n(per {w} batches)")
@@ -131,24 +131,28 @@ def main(argv=None):
                     help="the matrix whose squared-norm growth is split and drawn, counted over the forward "
                          "matrices then the backward ones (default: the top forward matrix)")
     args = ap.parse_args(argv)
+    run_args = software_ep.run_args(args.run)
+    top = len(run_args.hidden)                             # the top forward matrix's index
+    # forward W0..W_top, then the untied backward B1..B_top (B0 does not exist: the input is clamped)
+    n_matrices = top + 1 + (top if run_args.angle is not None else 0)
+    picked = top if args.matrix is None else args.matrix
+    if not 0 <= picked < n_matrices:
+        raise SystemExit(f"--matrix {picked} is outside the allowed range [0, {n_matrices - 1}]")
+    name = f"W{picked}" if picked <= top else f"B{picked - top}"
     rec = replay(args.run, args.epoch, args.start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **rec)
-    top = len(software_ep.run_args(args.run).hidden)       # the top forward matrix's index
     rms_top = rec["rms"][:, top]
-    picked = top if args.matrix is None else args.matrix
-    if not 0 <= picked < len(rec["size"]):
-        raise SystemExit(f"--matrix {picked} is outside the allowed range [0, {len(rec['size']) - 1}]")
     jump = int(np.argmax(rec["dW"].max(axis=1)))
     print(f"epoch {args.epoch}: {len(rec['beta'])} mini-batches, {int((rec['cycling'] > 0).sum())} with a cycling "
           f"image; top-layer rms {rms_top[0]:.4f} -> {rms_top[-1]:.4f}; largest change at batch {jump} "
           f"(beta {rec['beta'][jump]:+g}, {rec['cycling'][jump]} cycling, |dW| {json.dumps(rec['dW'][jump].round(4).tolist())})"
           + ("" if "exact" not in rec else f"; replay equals the run: {bool(rec['exact'])}"))
     growth = growth_by_kind(rec, picked)
-    print(f"change of matrix {picked}'s squared norm ({rec['rms_start'][picked]:.4f} -> {rec['rms'][-1, picked]:.4f} "
+    print(f"change of {name}'s squared norm ({rec['rms_start'][picked]:.4f} -> {rec['rms'][-1, picked]:.4f} "
           "rms) by kind of mini-batch: " + ", ".join(f"{k} {v:+.3g}" for k, v in growth.items()))
     if args.plot:
-        plot(rec, picked, args.plot, f"{args.run.name}, epoch {args.epoch}, matrix {picked}")
+        plot(rec, picked, args.plot, f"{args.run.name}, epoch {args.epoch}", name)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def test_cycle_probe_counts_cycling_images_and_measures_their_weight_changes(tmp
     assert m["growth_mean"][1] > 0 > r["mixed"]["beta -0.2, K 3"]["growth_mean"][1]
 
 
-def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
+def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path, capsys):
     sw = load_script("software_ep")
     rp = load_script("replay_epoch")
     run = tmp_path / "run"
@@ -162,6 +162,10 @@ def test_replay_epoch_reruns_an_epoch_exactly_and_records_every_batch(tmp_path):
     assert len(growth) == 4 and sum(growth.values()) == pytest.approx(total, rel=1e-9, abs=1e-12)
     rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "r.npz"), "--plot", str(tmp_path / "r.png")])
     assert (tmp_path / "r.npz").exists() and (tmp_path / "r.png").stat().st_size > 1000
+    rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "b.npz"), "--matrix", "2"])     # back1
+    assert "change of B1's squared norm" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--matrix 3 is outside the allowed range \[0, 2\]"):
+        rp.main([str(run), "--epoch", "2", "--out", str(tmp_path / "c.npz"), "--matrix", "3"])
 
 
 def test_skip_unsettled_is_recorded_and_a_tiny_threshold_skips_every_sample(tmp_path):
@@ -177,3 +181,38 @@ def test_skip_unsettled_is_recorded_and_a_tiny_threshold_skips_every_sample(tmp_
     with np.load(run / "checkpoint.npz") as ck:
         for n, w in enumerate(net.W):
             np.testing.assert_array_equal(ck[f"W{n}"], w)
+
+
+def test_checkpoint_trace_reads_kept_checkpoints(tmp_path, capsys):
+    """Per epoch: the angle matches the run's own metric, norms match the checkpoint; a cycling net shows."""
+    sw = load_script("software_ep")
+    tr = load_script("checkpoint_trace")
+    run = tmp_path / "run"
+    sw.main(SMALL + ["--epochs", "2", "--out", str(run), "--keep-checkpoints"])
+    x = np.random.default_rng(1).random((30, 784))
+    labels = np.arange(30) % 10
+    rec = tr.trace(run, [1, 2], x, labels)
+    metrics = json.loads((run / "metrics.json").read_text())
+    for e in (1, 2):
+        r = rec[e]
+        assert r["angle"][0] == pytest.approx(metrics["angle"][e - 1][0], abs=1e-4)
+        with np.load(run / "checkpoints" / f"epoch_{e:03d}.npz") as ck:
+            assert r["norm_W"][1] == pytest.approx(np.linalg.norm(ck["W1"]), rel=1e-5)
+            assert r["norm_B"][0] == pytest.approx(np.linalg.norm(ck["back1"]), rel=1e-5)
+        assert 0 < r["slope_full"][0] <= 1 and 0 < r["slope_backward_read"][0] <= 1     # sigmoid slope 4
+        assert r["cycling"] == 0 and 0.1 <= r["largest_class_share"] <= 1
+    # the cycling net of the probe test: every image alternates, and they all get one answer
+    with np.load(run / "checkpoints" / "epoch_002.npz") as ck:
+        arrays = dict(ck)
+    for k in ("W0", "W1", "back1"):
+        arrays[k][...] = 0.0
+    arrays["W1"][:8, :] = arrays["back1"][:8, :] = -40.0
+    arrays["W1"][8, :] = 20.0
+    np.savez(run / "checkpoints" / "epoch_002.npz", **arrays)
+    r = tr.trace(run, [2], x, labels)[2]
+    assert r["cycling"] == 1.0 and r["largest_class_share"] == 1.0
+    tr.main([str(run), "--epochs", "1", "--test", "20", "--out", str(tmp_path / "t.json")])
+    assert "epoch 1: error" in capsys.readouterr().out
+    assert json.loads((tmp_path / "t.json").read_text())["epochs"]["1"]["norm_B"]
+    with pytest.raises(SystemExit, match="epoch_003.npz does not exist"):
+        tr.trace(run, [3], x, labels)
