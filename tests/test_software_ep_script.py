@@ -1,5 +1,6 @@
 """scripts/software_ep.py and scripts/plot_trials.py: a resumed run ends where an uninterrupted one does."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,37 @@ def test_checkpoint_trace_reads_kept_checkpoints(tmp_path, capsys):
     assert json.loads((tmp_path / "t.json").read_text())["epochs"]["1"]["norm_B"]
     with pytest.raises(SystemExit, match="epoch_003.npz does not exist"):
         tr.trace(run, [3], x, labels)
+
+
+def test_wire_transfer_places_the_weights_and_compares_the_chips(tmp_path):
+    """A trained tied net on a chip: the ideal chip answers as software does; 1 ohm wires change the outputs."""
+    import circuits
+    sw = load_script("software_ep")
+    wt = load_script("wire_transfer")
+    tied = [a for a in SMALL if a not in ("--angle", "45", "--rule", "vf")]
+    run = tmp_path / "run"
+    sw.main(tied + ["--epochs", "1", "--out", str(run)])
+    root = Path(__file__).resolve().parents[1] / "netlists"
+    netlists = {}
+    for name in ("ideal", "wires"):            # the P-1h chips with 8 hidden units, as the small run has
+        text = (root / f"ep_p1h_{name}.net").read_text().replace("size=512", "size=8")
+        netlists[name] = tmp_path / f"{name}.net"
+        netlists[name].write_text(text)
+    x = np.random.default_rng(1).integers(0, 256, (6, 784)) / 255     # grey levels the 8-bit DAC holds exactly
+    labels = np.arange(6)
+    r = wt.transfer(run, x, labels, netlists)
+    assert r["ideal"]["agrees_with_software"] == 1.0 and r["ideal"]["largest_output_difference"] < 1e-4
+    assert r["wires"]["largest_output_difference"] > 1e-3
+    # both placements put exactly the net's weights on the pairs (k = R_f v_read = 4e4)
+    net = sw.build(sw.run_args(run))[0]
+    sw.load_weights(run / "checkpoint.npz", net)
+    for floor in (None, 1e-6):
+        chip = circuits.load(netlists["ideal"])
+        wt.place_weights(chip, [w.astype(float) for w in net.W], floor)
+        g = chip.state_dict()["arrays"]
+        for t, w in zip(chip.tiles, net.W):
+            np.testing.assert_allclose(4e4 * (g[f"g/{t}"][:, 0::2] - g[f"g/{t}"][:, 1::2]), w, atol=1e-6)
+            if floor is not None:
+                assert g[f"g/{t}"].min() == pytest.approx(1e-6)
+    with pytest.raises(ValueError, match="need pair conductances below 0"):
+        wt.place_weights(circuits.load(netlists["ideal"]), [np.full(w.shape, 10.0) for w in net.W])
