@@ -34,6 +34,9 @@ from crossbar.write_kernels import width_range
 from .neurons import NeuronGroup
 
 NUDGE_PLACES = ("current", "activity")
+SOLVE_BYTES_PER_NODE = 32
+"""Working memory of a wired read per circuit node and sample (measured: ~23 B on the 785 x 1026
+tile of netlists/ep_p1h_wires.net, 50 samples at once); sizes :meth:`Chip.batch_limit`."""
 """Where :meth:`Chip.settle` adds an output nudge: a current before the activation, or a summing
 stage after it."""
 
@@ -170,6 +173,19 @@ class Chip:
     def tile_shape(self, tile: str) -> tuple[int, int]:
         """Logical (rows, columns) of a tile: the shape of its weight matrix, bias row included."""
         return self._get(tile).tile.shape
+
+    def batch_limit(self, budget_bytes: float = 2e9) -> int | None:
+        """The most samples one settle or read should take at once, or None for no limit.
+
+        With ideal wires a read is a matrix product and a batch costs little memory.
+        With wire resistance every read is a nodal solve of two nodes per crosspoint,
+        for every sample of the batch at once: a thousand images on a 785 x 1026 tile
+        need ~23 GB. The limit keeps the largest wired tile's solve within ``budget_bytes``.
+        """
+        nodes = [2 * t.tile.g.size for t in self._tiles.values() if not t.tile.wires.ideal]
+        if not nodes:
+            return None
+        return max(1, int(budget_bytes // (SOLVE_BYTES_PER_NODE * max(nodes))))
 
     def _get(self, tile) -> ChipTile:
         try:

@@ -337,8 +337,12 @@ class EquilibriumNetwork:
         return y.astype(float)
 
     def predict(self, x, cfg: EPConfig, *, chunk: int = 1000):
-        """Labels: argmax of the output activities after the free phase."""
+        """Labels: argmax of the output activities after the free phase, ``chunk`` images at a time
+        (fewer when the chip's wired reads need it: :meth:`circuits.Chip.batch_limit`)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
+        limit = self.chip.batch_limit()
+        if limit is not None:
+            chunk = min(chunk, limit)
         out = [np.argmax(self.free_phase(x[i:i + chunk], cfg).activities[self.outputs], axis=1)
                for i in range(0, len(x), chunk)]
         return np.concatenate(out) if out else np.zeros(0, int)

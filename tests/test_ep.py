@@ -261,3 +261,23 @@ def test_skip_unsettled_config_errors_name_the_parameter():
         EPConfig(skip_unsettled=0.0)
     with pytest.raises(ValueError, match=r"T = 1 is outside the allowed range \[2, inf\) with skip_unsettled"):
         EPConfig(T=1, skip_unsettled=0.5)
+
+
+def test_predict_takes_a_wired_chip_in_batches_its_memory_allows(monkeypatch):
+    import circuits
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "netlists"
+    assert circuits.load(root / "ep_p1h_ideal.net").batch_limit() is None         # reads are matrix products
+    wired = circuits.load(root / "ep_p1h_wires.net")
+    assert wired.batch_limit() == int(2e9 // (32 * 2 * 785 * 1026)) == 38         # the 785 x 1026 tile's nodes
+    assert wired.batch_limit(1.0) == 1
+    chip = ep_chip(SIZES, bias=BIAS, init_std=0.3)
+    ep, cfg = EquilibriumNetwork(chip), EPConfig(T=20)
+    x = batch(n=8)[0]
+    whole = ep.predict(x, cfg)
+    sizes = []
+    free_phase = ep.free_phase
+    monkeypatch.setattr(ep, "free_phase", lambda xs, c: sizes.append(len(xs)) or free_phase(xs, c))
+    monkeypatch.setattr(chip, "batch_limit", lambda: 3)
+    np.testing.assert_array_equal(ep.predict(x, cfg), whole)
+    assert sizes == [3, 3, 2]
