@@ -10,7 +10,8 @@ horizontal line, e.g. the thesis' mean, in percent.
 
 ``--panels`` adds panels under the error curves, one per metric that
 ``scripts/software_ep.py`` records: ``weight_rms`` (of the top weight matrix),
-``angle`` (Psi between the top forward and backward matrices, untied nets) and
+``angle`` (Psi between the top forward and backward matrices, untied nets),
+``back_rms`` (of the top backward matrix, untied nets) and
 ``settle_gap`` (how far the free phase still moves at its last step), to see
 what went with a run's collapse:
 
@@ -36,6 +37,7 @@ def read_curve(run: Path):
 PANELS = {   # metric: (y label, log scale)
     "weight_rms": ("rms of the top weights", True),
     "angle": ("Ψ(W, B) of the top layer (°)", False),
+    "back_rms": ("rms of the top backward weights", True),
     "settle_gap": ("settle gap (last free step)", True),
 }
 

@@ -100,6 +100,7 @@ def main(argv=None):
     metrics = {"epoch": [], "test_error": [], "seconds": [], "weight_rms": [], "settle_gap": []}
     if net.back is not None:
         metrics["angle"] = []      # Psi(W, B) per untied layer: C-VF degrades as it grows (thesis section 4.2)
+        metrics["back_rms"] = []   # per untied layer: the rho' rule's collapse is the backward matrix's runaway
     if args.skip_unsettled is not None:
         metrics["skipped"] = []    # training samples left out per epoch
     start = load_checkpoint(out, net, rng, model.rng, metrics) if args.resume else 0
@@ -117,6 +118,8 @@ def main(argv=None):
             metrics["weight_rms"].append([float(np.sqrt(np.mean(w.astype(float) ** 2))) for w in net.W])
             if "angle" in metrics:
                 metrics["angle"].append([weight_angle(w, b) for w, b in zip(net.W, net.back) if b is not None])
+                metrics["back_rms"].append([float(np.sqrt(np.mean(b.astype(float) ** 2))) for b in net.back
+                                            if b is not None])
             if "skipped" in metrics:
                 metrics["skipped"].append(model.skipped)
             print(f"epoch {epoch + 1}: test error {err * 100:.2f}%", flush=True)

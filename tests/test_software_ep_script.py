@@ -24,8 +24,10 @@ def test_resume_continues_the_same_run(tmp_path):
     assert straight["test_error"] == cut["test_error"]
     assert straight["angle"] == cut["angle"] and len(straight["angle"][0]) == 1     # C-VF's Psi(W1, B1)
     assert 0 < straight["angle"][0][0] < 90 and straight["weight_rms"] == cut["weight_rms"]
+    assert straight["back_rms"] == cut["back_rms"] and len(straight["back_rms"][0]) == 1
     with np.load(tmp_path / "straight" / "checkpoint.npz") as a, np.load(tmp_path / "cut" / "checkpoint.npz") as b:
         assert {"W0", "W1", "back1"} <= set(a.files)
+        assert straight["back_rms"][1][0] == pytest.approx(np.sqrt(np.mean(a["back1"].astype(float) ** 2)))
         for k in ("W0", "W1", "back1"):
             assert a[k].dtype == np.float32
             np.testing.assert_array_equal(a[k], b[k])
@@ -37,7 +39,7 @@ def test_resume_continues_the_same_run(tmp_path):
             np.testing.assert_array_equal(a[k], b[k])
     replayed = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert straight["settle_gap"] == cut["settle_gap"] and all(0 <= g <= 1 for g in straight["settle_gap"])
-    for k in ("epoch", "test_error", "angle", "weight_rms", "settle_gap"):      # epoch 2 once, not twice
+    for k in ("epoch", "test_error", "angle", "back_rms", "weight_rms", "settle_gap"):   # epoch 2 once, not twice
         assert replayed[k] == straight[k], k
 
 
@@ -79,12 +81,13 @@ def test_plot_trials_draws_the_per_epoch_diagnostics(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "metrics.json").write_text(json.dumps({
         "epoch": [1, 2, 3], "test_error": [0.3, 0.1, 0.9], "weight_rms": [[0.04, 0.06], [0.04, 0.08], [0.4, 10.0]],
-        "angle": [[45.0], [40.0], [4.0]], "settle_gap": [None, 1e-4, 0.4]}))
+        "angle": [[45.0], [40.0], [4.0]], "back_rms": [[0.05], [0.06], [3.0]], "settle_gap": [None, 1e-4, 0.4]}))
     epochs, gap = plot.read_metric(tmp_path / "a", "settle_gap")     # an epoch without the metric is left out
     assert list(epochs) == [2, 3] and list(gap) == [1e-4, 0.4]
     assert list(plot.read_metric(tmp_path / "a", "weight_rms")[1]) == [0.06, 0.08, 10.0]    # the top layer's
     out = tmp_path / "diag.png"
-    plot.main([str(tmp_path / "a"), "--panels", "weight_rms", "angle", "settle_gap", "--ymax", "100", "-o", str(out)])
+    plot.main([str(tmp_path / "a"), "--panels", "weight_rms", "angle", "back_rms", "settle_gap", "--ymax", "100",
+               "-o", str(out)])
     assert out.stat().st_size > 1000
     with pytest.raises(SystemExit):
         plot.main([str(tmp_path / "a"), "--panels", "loss", "-o", str(out)])
