@@ -34,11 +34,11 @@ from crossbar.write_kernels import width_range
 from .neurons import NeuronGroup
 
 NUDGE_PLACES = ("current", "activity")
+"""Where :meth:`Chip.settle` adds an output nudge: a current before the activation, or a summing
+stage after it."""
 SOLVE_BYTES_PER_NODE = 32
 """Working memory of a wired read per circuit node and sample (measured: ~23 B on the 785 x 1026
 tile of netlists/ep_p1h_wires.net, 50 samples at once); sizes :meth:`Chip.batch_limit`."""
-"""Where :meth:`Chip.settle` adds an output nudge: a current before the activation, or a summing
-stage after it."""
 
 
 class ChipError(CrossbarError, ValueError):
