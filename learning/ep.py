@@ -336,16 +336,19 @@ class EquilibriumNetwork:
             return onehot
         return y.astype(float)
 
-    def predict(self, x, cfg: EPConfig, *, chunk: int = 1000):
-        """Labels: argmax of the output activities after the free phase, ``chunk`` images at a time
+    def free_outputs(self, x, cfg: EPConfig, *, chunk: int = 1000):
+        """The output activities after the free phase (N, n_outputs), ``chunk`` images at a time
         (fewer when the chip's wired reads need it: :meth:`circuits.Chip.batch_limit`)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         limit = self.chip.batch_limit()
         if limit is not None:
             chunk = min(chunk, limit)
-        out = [np.argmax(self.free_phase(x[i:i + chunk], cfg).activities[self.outputs], axis=1)
-               for i in range(0, len(x), chunk)]
-        return np.concatenate(out) if out else np.zeros(0, int)
+        out = [self.free_phase(x[i:i + chunk], cfg).activities[self.outputs] for i in range(0, len(x), chunk)]
+        return np.concatenate(out) if out else np.zeros((0, self.n_outputs))
+
+    def predict(self, x, cfg: EPConfig, *, chunk: int = 1000):
+        """Labels: argmax of :meth:`free_outputs`."""
+        return np.argmax(self.free_outputs(x, cfg, chunk=chunk), axis=1)
 
     def error_rate(self, x, labels, cfg: EPConfig, **kw) -> float:
         return float(np.mean(self.predict(x, cfg, **kw) != np.asarray(labels)))
