@@ -125,6 +125,30 @@ def test_drbm_free_energy_from_reads_equals_the_exact_one():
         model.error_rate(pixels, np.zeros(4, int), method="vote")
 
 
+def test_drbm_inference_reads_follow_the_chips_batch_limit(monkeypatch):
+    """A wired chip's batch limit caps the rows of one inference read (images x chains, images x labels)."""
+    from learning.rbm import DRBM
+    chip, *_ = tiny_rbm(3)
+    model = DRBM(chip, "w", n_labels=2)
+    pixels = np.array(list(itertools.product([0, 1], repeat=2)) * 3, float)      # 12 images
+    whole = model.free_energies(pixels)
+    rows = []
+    read = chip.read
+    monkeypatch.setattr(chip, "read", lambda t, x, **kw: rows.append(len(x)) or read(t, x, **kw))
+    monkeypatch.setattr(chip, "batch_limit", lambda: 5)
+    np.testing.assert_array_equal(model.free_energies(pixels), whole)    # deterministic: chunking changes nothing
+    assert max(rows) <= 5 and sum(rows[1:]) == 12 * 2                   # rows[0]: the label-bias read
+    rows.clear()
+    propagate = chip.propagate
+    monkeypatch.setattr(chip, "propagate", lambda t, x, **kw: rows.append(len(x)) or propagate(t, x, **kw))
+    assert model.predict(pixels, chains=2, steps=1).shape == (12,)
+    assert rows == [4, 4] * 6                                            # 2 images x 2 chains per read
+    monkeypatch.setattr(chip, "batch_limit", lambda: 1)                  # fewer rows than chains: one image
+    rows.clear()
+    model.predict(pixels[:2], chains=2, steps=1)
+    assert rows == [2, 2, 2, 2]
+
+
 def test_drbm_softmax_labels_are_one_hot_samples_of_the_exact_softmax():
     """labels='softmax': one label per reconstruction, drawn with probability softmax(h W_y + b_y)."""
     from learning.rbm import DRBM
