@@ -8,8 +8,9 @@ Training the 784-512-10 network through 1 ohm wires takes days per epoch here
 ~1,600 of them; RESULTS.md). This measures what the wires do to a trained
 network's inference instead. The weights of a tied ``scripts/software_ep.py`` run
 are put on ``netlists/ep_p1h_ideal.net`` and on ``netlists/ep_p1h_wires.net`` (the
-same chip with 1 ohm segments) as differential pairs around each pair's own
-initial common mode, G+- = g_mid +- w / (2 R_f v_read), or (``--g-floor``) with
+same chip with 1 ohm segments; ``--wired`` picks another, such as
+``netlists/ep_p1h_wires_lowg.net`` with ten times lower conductances) as
+differential pairs around each pair's own initial common mode, G+- = g_mid +- w / (2 R_f v_read), or (``--g-floor``) with
 the lower device of each pair at a floor, which draws the least line current for
 the same weights. The conductances are set directly, as a perfect write-verify
 would leave them, so that what is measured is the wires' effect on the reads,
@@ -75,6 +76,7 @@ def transfer(run: Path, x, labels, netlists=NETLISTS, g_floor: float | None = No
     st, _ = sw.settle(net, x.astype(net.dtype), args.T)
     soft = np.argmax(st.a[-1], axis=1)
     out = {"run": str(run), "images": len(x), "T": args.T, "g_floor": g_floor,
+           "netlists": {name: str(path) for name, path in netlists.items()},
            "software_error": float(np.mean(soft != labels))}
     for name, path in netlists.items():
         chip = circuits.load(path)
@@ -97,15 +99,21 @@ def main(argv=None):
     ap.add_argument("--g-floor", type=float, default=None,
                     help="put each pair's lower device at this conductance, S, and the upper at floor + |w| / k "
                          "(default: around each pair's initial common mode)")
+    ap.add_argument("--wired", type=Path, default=NETLISTS["1 ohm wires"],
+                    help="the wired chip's netlist (default: %(default)s; netlists/ep_p1h_wires_lowg.net is the "
+                         "same chip with ten times lower conductances)")
     ap.add_argument("--out", type=Path, default=None, help="write the result here (.json)")
     args = ap.parse_args(argv)
     if args.g_floor is not None and not args.g_floor > 0:
         raise SystemExit(f"--g-floor {args.g_floor} is outside the allowed range (0, inf) S")
+    if not args.wired.is_file():
+        raise SystemExit(f"--wired {args.wired}: no such netlist")
     x, labels = load_mnist("test")
-    r = transfer(args.run, x[:args.test], labels[:args.test], g_floor=args.g_floor)
+    netlists = {**NETLISTS, "1 ohm wires": args.wired}
+    r = transfer(args.run, x[:args.test], labels[:args.test], netlists, g_floor=args.g_floor)
     placement = "around the initial common mode" if args.g_floor is None else f"from a floor of {args.g_floor:g} S"
     print(f"{r['images']} test images, T = {r['T']}, pairs {placement}: software {100 * r['software_error']:.2f} %")
-    for name in NETLISTS:
+    for name in netlists:
         c = r[name]
         print(f"  {name}: {100 * c['error']:.2f} % (agrees with software on {100 * c['agrees_with_software']:.1f} %, "
               f"largest output difference {c['largest_output_difference']:.3g}, {c['seconds_per_image']:.3f} s per image)")

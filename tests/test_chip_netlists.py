@@ -56,6 +56,19 @@ def test_same_seed_same_chip():
     assert not np.array_equal(a.read("w", x), c.read("w", x))
 
 
+def test_low_conductance_wired_chip_holds_the_ideal_chips_weights():
+    """ep_p1h_wires_lowg.net: conductances / 10 and R_f x 10 give the same weights, k (G+ - G-) with k = R_f v_read."""
+    low, ideal = circuits.load(NETLISTS / "ep_p1h_wires_lowg.net"), circuits.load(NETLISTS / "ep_p1h_ideal.net")
+    g_low, g_ideal = low.state_dict()["arrays"], ideal.state_dict()["arrays"]
+    for t in ideal.tiles:
+        k_low, k_ideal = (c.groups[c.tile_groups(t)[1]].params.r_feedback * c.settings.v_read for c in (low, ideal))
+        assert (k_low, k_ideal) == (pytest.approx(4e5), pytest.approx(4e4))
+        w_low = k_low * (g_low[f"g/{t}"][:, 0::2] - g_low[f"g/{t}"][:, 1::2])
+        np.testing.assert_allclose(w_low, k_ideal * (g_ideal[f"g/{t}"][:, 0::2] - g_ideal[f"g/{t}"][:, 1::2]),
+                                   atol=1e-12)
+        assert g_low[f"g/{t}"].mean() == pytest.approx(g_ideal[f"g/{t}"].mean() / 10)
+
+
 def test_netlist_round_trip_gives_the_same_chip(tmp_path):
     for path in EXAMPLES:
         net = circuits.read_netlist(path)

@@ -232,7 +232,7 @@ def test_wire_transfer_places_the_weights_and_compares_the_chips(tmp_path):
     sw.main(tied + ["--epochs", "1", "--out", str(run)])
     root = Path(__file__).resolve().parents[1] / "netlists"
     netlists = {}
-    for name in ("ideal", "wires"):            # the P-1h chips with 8 hidden units, as the small run has
+    for name in ("ideal", "wires", "wires_lowg"):   # the P-1h chips with 8 hidden units, as the small run has
         text = (root / f"ep_p1h_{name}.net").read_text().replace("size=512", "size=8")
         netlists[name] = tmp_path / f"{name}.net"
         netlists[name].write_text(text)
@@ -241,6 +241,8 @@ def test_wire_transfer_places_the_weights_and_compares_the_chips(tmp_path):
     r = wt.transfer(run, x, labels, netlists)
     assert r["ideal"]["agrees_with_software"] == 1.0 and r["ideal"]["largest_output_difference"] < 1e-4
     assert r["wires"]["largest_output_difference"] > 1e-3
+    # ten times lower conductances draw ten times less line current: smaller IR drops, closer reads
+    assert r["wires_lowg"]["largest_output_difference"] < r["wires"]["largest_output_difference"] / 3
     # both placements put exactly the net's weights on the pairs (k = R_f v_read = 4e4)
     net = sw.build(sw.run_args(run))[0]
     sw.load_weights(run / "checkpoint.npz", net)
