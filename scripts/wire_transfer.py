@@ -10,7 +10,8 @@ network's inference instead. The weights of a tied ``scripts/software_ep.py`` ru
 are put on ``netlists/ep_p1h_ideal.net`` and on ``netlists/ep_p1h_wires.net`` (the
 same chip with 1 ohm segments; ``--wired`` picks another, such as
 ``netlists/ep_p1h_wires_lowg.net`` with ten times lower conductances) as
-differential pairs around each pair's own initial common mode, G+- = g_mid +- w / (2 R_f v_read), or (``--g-floor``) with
+differential pairs around each pair's own initial common mode,
+G+- = g_mid +- w / (2 R_f v_read), or (``--g-floor``) with
 the lower device of each pair at a floor, which draws the least line current for
 the same weights. The conductances are set directly, as a perfect write-verify
 would leave them, so that what is measured is the wires' effect on the reads,
