@@ -187,6 +187,14 @@ class Chip:
             return None
         return max(1, int(budget_bytes // (SOLVE_BYTES_PER_NODE * max(nodes))))
 
+    def images_per_batch(self, wanted: int, rows_per_image: int = 1) -> int:
+        """``wanted`` images per batch, or fewer so that ``images x rows_per_image`` read rows
+        (chains, one row per label) stay within :meth:`batch_limit`; at least one image."""
+        limit = self.batch_limit()
+        if limit is None:
+            return wanted
+        return max(1, min(wanted, limit // rows_per_image))
+
     def _get(self, tile) -> ChipTile:
         try:
             return self._tiles[tile]

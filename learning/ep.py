@@ -340,9 +340,7 @@ class EquilibriumNetwork:
         """The output activities after the free phase (N, n_outputs), ``chunk`` images at a time
         (fewer when the chip's wired reads need it: :meth:`circuits.Chip.batch_limit`)."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
-        limit = self.chip.batch_limit()
-        if limit is not None:
-            chunk = min(chunk, limit)
+        chunk = self.chip.images_per_batch(chunk)
         out = [self.free_phase(x[i:i + chunk], cfg).activities[self.outputs] for i in range(0, len(x), chunk)]
         return np.concatenate(out) if out else np.zeros((0, self.n_outputs))
 

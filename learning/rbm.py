@@ -75,15 +75,6 @@ class RBM:
     def sample_visible(self, h):
         return self.chip.propagate(self.tile_name, h, direction="backward")
 
-    def images_per_read(self, chunk: int, rows_per_image: int) -> int:
-        """How many images one inference read takes when each image is ``rows_per_image``
-        rows (chains, or one row per label): ``chunk``, or fewer when the chip's wired
-        reads need it (:meth:`circuits.Chip.batch_limit`)."""
-        limit = self.chip.batch_limit()
-        if limit is None:
-            return chunk
-        return max(1, min(chunk, limit // rows_per_image))
-
     def _with_bias(self, v, h):
         vb = np.concatenate([v, np.ones((len(v), self.v_bias))], axis=1)
         hb = np.concatenate([h, np.ones((len(h), self.h_bias))], axis=1)
@@ -163,7 +154,7 @@ class DRBM(RBM):
     def predict(self, pixels, *, chains: int = 40, steps: int = 2, chunk: int = 50):
         """Labels by clamped Gibbs sampling: label units start at 1/n_labels (thesis: 40 chains x 2 steps)."""
         out = []
-        chunk = self.images_per_read(chunk, chains)
+        chunk = self.chip.images_per_batch(chunk, chains)
         for start in range(0, len(pixels), chunk):
             px = np.repeat(pixels[start:start + chunk], chains, axis=0)
             v = np.concatenate([px, np.full((len(px), self.n_labels), 1.0 / self.n_labels)], axis=1)
@@ -190,7 +181,7 @@ class DRBM(RBM):
         label_bias = to_logit_v(self.chip.read(self.tile_name, off, direction="backward"))[0, self.n_pixels:]
         eye = np.eye(self.n_labels)
         out = []
-        chunk = self.images_per_read(chunk, self.n_labels)
+        chunk = self.chip.images_per_batch(chunk, self.n_labels)
         for start in range(0, len(pixels), chunk):
             px = np.asarray(pixels[start:start + chunk], dtype=float)
             labels = np.resize(eye, (len(px) * self.n_labels, self.n_labels))   # e_0 .. e_9 for every image

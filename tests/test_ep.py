@@ -271,6 +271,7 @@ def test_predict_takes_a_wired_chip_in_batches_its_memory_allows(monkeypatch):
     wired = circuits.load(root / "ep_p1h_wires.net")
     assert wired.batch_limit() == int(2e9 // (32 * 2 * 785 * 1026)) == 38         # the 785 x 1026 tile's nodes
     assert wired.batch_limit(1.0) == 1
+    assert (wired.images_per_batch(1000), wired.images_per_batch(10, 2), wired.images_per_batch(1000, 40)) == (38, 10, 1)
     chip = ep_chip(SIZES, bias=BIAS, init_std=0.3)
     ep, cfg = EquilibriumNetwork(chip), EPConfig(T=20)
     x = batch(n=8)[0]
