@@ -239,9 +239,16 @@ class Chip:
         t, src, dst = self._route(tile, direction)
         v = self._drive(src, x)
         sense = self._sense(t, dst)
-        read = t.tile.read_rows(v, sense=sense) if direction == "forward" else t.tile.read_cols(v, sense=sense)
+        read_lines = t.tile.read_rows if direction == "forward" else t.tile.read_cols
+        # A wired read solves every sample's nodes at once and keeps them all; a large batch
+        # (a whole test set through one layer) would not fit, so it is read in parts. Callers
+        # that read the same batch again and again (a settle) size it by images_per_batch, so
+        # each read stays one solve and warm-starts from the last.
+        step = len(v) if t.tile.wires.ideal else (self.batch_limit() or len(v))
+        parts = [read_lines(v[k:k + step], sense=sense).outputs for k in range(0, max(len(v), 1), max(step, 1))]
+        outputs = parts[0] if len(parts) == 1 else np.concatenate(parts)
         self.counters.reads += v.shape[0]
-        i = read.outputs[:, :dst.size]   # the destination's own bias line is sensed too: not a neuron
+        i = outputs[:, :dst.size]   # the destination's own bias line is sensed too: not a neuron
         if t.sense == "load":
             i = i / t.r_load
         return i, dst

@@ -58,6 +58,36 @@ def test_reads_both_directions_and_bias():
     np.testing.assert_allclose(bwd, 1e4 * 0.2 * (y @ W.T)[:, :4], rtol=1e-12)
 
 
+
+def test_a_wired_read_larger_than_the_batch_limit_is_solved_in_parts(monkeypatch):
+    """Reads and stochastic firing of a big batch on wired tiles come in parts of at most batch_limit
+    samples, with the same currents (to the solver's tolerance) and the same random stream."""
+    from crossbar.tile import Wires
+    def chip():
+        rng = np.random.default_rng(0)
+        groups = {"v": NeuronGroup("v", 6, NeuronParams(role="input", bias=True), rng),
+                  "h": NeuronGroup("h", 4, NeuronParams(activation="stochastic", noise=0.05), rng)}
+        gp, gm = rng.uniform(1e-6, 1e-4, (2, 7, 4))
+        tile = Tile.from_pairs(gp, gm, wires=Wires(r_row_segment=5.0, r_col_segment=5.0))
+        tiles = {"W": ChipTile("W", tile, ExponentialDevice(), None, "v", "h", bidirectional=True)}
+        return Chip(groups, tiles, settings=ProgramSettings(v_read=0.2), rng=np.random.default_rng(1))
+    x = np.random.default_rng(2).random((11, 6))
+    whole, parted = chip(), chip()
+    u, fired = whole.read("W", x), whole.propagate("W", x)
+    sizes = []
+    t = parted._tiles["W"].tile
+    for name in ("read_rows", "read_cols"):
+        original = getattr(t, name)
+        monkeypatch.setattr(t, name, lambda v, original=original, **kw: sizes.append(len(v)) or original(v, **kw))
+    monkeypatch.setattr(parted, "batch_limit", lambda: 4)
+    np.testing.assert_allclose(parted.read("W", x), u, rtol=1e-9, atol=1e-12)
+    assert sizes == [4, 4, 3]
+    np.testing.assert_array_equal(parted.propagate("W", x), fired)        # one logistic draw per unit, in order
+    sizes.clear()
+    parted.read("W", np.ones((11, 4)), direction="backward")
+    assert sizes == [4, 4, 3] and parted.counters.reads == 3 * 11
+
+
 def test_structure_errors():
     rng = np.random.default_rng(0)
     dev = ExponentialDevice()
