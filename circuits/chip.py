@@ -244,9 +244,10 @@ class Chip:
         # (a whole test set through one layer) would not fit, so it is read in parts. Callers
         # that read the same batch again and again (a settle) size it by images_per_batch, so
         # each read stays one solve and warm-starts from the last.
-        step = len(v) if t.tile.wires.ideal else (self.batch_limit() or len(v))
-        parts = [read_lines(v[k:k + step], sense=sense).outputs for k in range(0, max(len(v), 1), max(step, 1))]
-        outputs = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        step = max(1, len(v) if t.tile.wires.ideal else (self.batch_limit() or len(v)))
+        starts = range(0, len(v), step) if len(v) else [0]     # an empty batch is still one (empty) read
+        parts = [read_lines(v[k:k + step], sense=sense).outputs for k in starts]
+        outputs = parts[0] if len(parts) == 1 else np.concatenate(parts)   # no copy in a settle's hot loop
         self.counters.reads += v.shape[0]
         i = outputs[:, :dst.size]   # the destination's own bias line is sensed too: not a neuron
         if t.sense == "load":

@@ -58,7 +58,6 @@ def test_reads_both_directions_and_bias():
     np.testing.assert_allclose(bwd, 1e4 * 0.2 * (y @ W.T)[:, :4], rtol=1e-12)
 
 
-
 def test_a_wired_read_larger_than_the_batch_limit_is_solved_in_parts(monkeypatch):
     """Reads and stochastic firing of a big batch on wired tiles come in parts of at most batch_limit
     samples, with the same currents (to the solver's tolerance) and the same random stream."""
